@@ -1,0 +1,1 @@
+"""The workshop catalog: content repository sync, browse, preview, download."""

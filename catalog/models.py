@@ -1,0 +1,152 @@
+"""Workshops, their notebooks and files, and sync runs."""
+
+from __future__ import annotations
+
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+
+
+class Level(models.TextChoices):
+    """How much a learner should already know."""
+
+    BEGINNER = "beginner", "Beginner"
+    INTERMEDIATE = "intermediate", "Intermediate"
+    ADVANCED = "advanced", "Advanced"
+
+
+class Workshop(models.Model):
+    """A workshop: one folder of the content repository, as last synced successfully."""
+
+    slug = models.SlugField(max_length=120, unique=True)
+    folder = models.CharField(max_length=255, unique=True)
+    title = models.CharField(max_length=200)
+    summary = models.CharField(max_length=500, blank=True)
+    description = models.TextField(blank=True, help_text="Markdown, as written by the authors.")
+    description_html = models.TextField(blank=True, help_text="Sanitised HTML, made at sync time.")
+    tags = models.JSONField(default=list, blank=True)
+    products = models.JSONField(default=list, blank=True)
+    kernels = models.JSONField(default=list, blank=True)
+    authors = models.JSONField(default=list, blank=True)
+    prerequisites = models.JSONField(default=list, blank=True)
+    level = models.CharField(max_length=20, choices=Level.choices, blank=True)
+    duration_minutes = models.PositiveIntegerField(null=True, blank=True)
+    image = models.CharField(max_length=255, blank=True, help_text="Path inside the folder or URL.")
+    active = models.BooleanField(default=True, help_text="From the metadata: inactive is hidden.")
+    featured = models.BooleanField(default=False)
+    metadata_format = models.CharField(max_length=20, blank=True)  # workshop.yml, wod.yml, none
+    extra = models.JSONField(default=dict, blank=True, help_text="Other metadata, e.g. from wod.yml")
+
+    # Staff overrides from the admin; a sync never touches these.
+    hidden = models.BooleanField(default=False, help_text="Hide from the public catalog.")
+    pinned = models.BooleanField(default=False, help_text="Feature regardless of metadata.")
+    rank = models.IntegerField(default=0, help_text="Higher comes first among featured.")
+
+    commit_sha = models.CharField(max_length=64, blank=True)
+    tree_sha = models.CharField(max_length=64, blank=True, help_text="Git tree of the folder.")
+    parser_version = models.PositiveIntegerField(default=0)
+    content_updated_at = models.DateTimeField(null=True, blank=True)
+    search_text = models.TextField(blank=True)
+    search_vector = SearchVectorField(null=True, blank=True)
+
+    # The last failure, kept beside the last good version that stays published.
+    error = models.TextField(blank=True)
+    error_tree_sha = models.CharField(max_length=64, blank=True)
+    error_commit_sha = models.CharField(max_length=64, blank=True)
+    error_at = models.DateTimeField(null=True, blank=True)
+    published = models.BooleanField(default=False, help_text="A good version exists.")
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title"]
+        # The GIN index on search_vector is made by a PostgreSQL-only migration.
+        indexes = [
+            models.Index(fields=["published", "active", "hidden"], name="workshop_visible"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_featured(self) -> bool:
+        """Tell whether the workshop is featured by metadata or by staff."""
+        return self.featured or self.pinned
+
+
+class Notebook(models.Model):
+    """A notebook of a workshop, with its preview rendered at sync time."""
+
+    workshop = models.ForeignKey(Workshop, related_name="notebooks", on_delete=models.CASCADE)
+    path = models.CharField(max_length=255, help_text="Path inside the workshop folder.")
+    position = models.PositiveIntegerField()
+    title = models.CharField(max_length=300)
+    headings = models.JSONField(default=list, blank=True)  # [{"level", "text", "anchor"}]
+    kernel = models.CharField(max_length=100, blank=True)
+    preview_html = models.TextField(blank=True)
+    size = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["workshop", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["workshop", "path"], name="notebook_unique_path"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workshop.slug}/{self.path}"
+
+    @property
+    def name(self) -> str:
+        """Return the notebook's file name."""
+        return self.path.rsplit("/", 1)[-1]
+
+
+class WorkshopFile(models.Model):
+    """A file of a workshop as of the published commit (notebooks, images, requirements)."""
+
+    workshop = models.ForeignKey(Workshop, related_name="files", on_delete=models.CASCADE)
+    path = models.CharField(max_length=255, help_text="Path inside the workshop folder.")
+    content = models.BinaryField()
+    size = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["workshop", "path"]
+        constraints = [
+            models.UniqueConstraint(fields=["workshop", "path"], name="file_unique_path"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workshop.slug}/{self.path}"
+
+
+class SyncRun(models.Model):
+    """One reading of the content repository, with its report."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        OK = "ok", "OK"
+        PARTIAL = "partial", "Some workshops failed"
+        ERROR = "error", "Source unreadable"
+
+    source = models.CharField(max_length=500)
+    branch = models.CharField(max_length=200)
+    commit_sha = models.CharField(max_length=64, blank=True)
+    previous_sha = models.CharField(max_length=64, blank=True)
+    trigger = models.CharField(max_length=50, default="manual")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    added = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    removed = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    report = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        get_latest_by = "started_at"
+
+    def __str__(self) -> str:
+        return f"sync {self.commit_sha[:10] or '?'} {self.status}"

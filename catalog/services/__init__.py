@@ -1,0 +1,1 @@
+"""Catalog services: the functions that write."""

@@ -1,0 +1,221 @@
+"""Sync the catalog from the content repository: fetch, compare trees, re-parse what changed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from catalog.builder import PARSER_VERSION, WorkshopDraft, WorkshopError, workshop_build
+from catalog.gitrepo import GitError, GitReader, git_reader
+from catalog.models import Notebook, SyncRun, Workshop, WorkshopFile
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SyncReport:
+    """What a sync did, workshop by workshop."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        """Return the report as JSON-ready data."""
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "removed": self.removed,
+            "unchanged": self.unchanged,
+            "failed": self.failed,
+            "warnings": self.warnings,
+        }
+
+
+def _slug_for(folder: str, taken: set[str]) -> str:
+    """Return a unique slug for a new workshop folder."""
+    base = slugify(folder)[:100] or "workshop"
+    slug, n = base, 2
+    while slug in taken:
+        slug, n = f"{base}-{n}", n + 1
+    taken.add(slug)
+    return slug
+
+
+def _needs_parse(workshop: Workshop | None, tree: str, *, force: bool) -> bool:
+    """Tell whether a folder must be parsed again."""
+    if workshop is None or force or workshop.parser_version != PARSER_VERSION:
+        return True
+    if tree == workshop.tree_sha:
+        return bool(workshop.error)  # back to the published tree: parse once to clear the error
+    return tree != workshop.error_tree_sha
+
+
+def _publish(workshop: Workshop, draft: WorkshopDraft, *, tree: str, commit: str, when) -> None:
+    """Store a good draft as the published version of workshop."""
+    info = draft.info
+    workshop.title = draft.title[:200]
+    workshop.summary = info.summary[:500]
+    workshop.description = info.description
+    workshop.description_html = draft.description_html
+    workshop.tags, workshop.products, workshop.kernels = info.tags, info.products, info.kernels
+    workshop.authors, workshop.prerequisites = info.authors, info.prerequisites
+    workshop.level = info.level
+    workshop.duration_minutes = info.duration_minutes
+    workshop.image = info.image
+    workshop.active, workshop.featured = info.active, info.featured
+    workshop.metadata_format, workshop.extra = info.metadata_format, info.extra
+    workshop.commit_sha, workshop.tree_sha = commit, tree
+    workshop.parser_version = PARSER_VERSION
+    workshop.content_updated_at = when
+    workshop.search_text = draft.search_text
+    workshop.error, workshop.error_tree_sha, workshop.error_commit_sha = "", "", ""
+    workshop.error_at = None
+    workshop.published = True
+    workshop.save()
+    workshop.notebooks.all().delete()
+    workshop.files.all().delete()
+    Notebook.objects.bulk_create(
+        Notebook(
+            workshop=workshop,
+            path=nb.path,
+            position=nb.position,
+            title=nb.title[:300],
+            headings=nb.headings,
+            kernel=nb.kernel,
+            preview_html=nb.preview_html,
+            size=nb.size,
+        )
+        for nb in draft.notebooks
+    )
+    WorkshopFile.objects.bulk_create(
+        WorkshopFile(workshop=workshop, path=path, content=content, size=len(content))
+        for path, content in draft.files.items()
+    )
+
+
+def _refresh_search_vectors(ids: Iterable[int]) -> None:
+    """Recompute the full-text vectors of the given workshops (PostgreSQL only)."""
+    ids = list(ids)
+    if not ids or connection.vendor != "postgresql":
+        return
+    from django.contrib.postgres.search import SearchVector
+
+    Workshop.objects.filter(id__in=ids).update(
+        search_vector=SearchVector("title", weight="A", config="english")
+        + SearchVector("summary", weight="B", config="english")
+        + SearchVector("search_text", weight="C", config="english")
+    )
+
+
+def _build(reader: GitReader, commit: str, folders: list[str], slugs: dict[str, str]):
+    """Yield (folder, draft or None, error or None) for each folder, reading blobs in one batch."""
+    listing = reader.blobs(commit, folders)
+    contents = reader.read([b.sha for blobs in listing.values() for b in blobs])
+    for folder in folders:
+        files = {b.path.split("/", 1)[1]: contents[b.sha] for b in listing[folder]}
+        try:
+            draft = workshop_build(
+                folder=folder,
+                files=files,
+                base_url=f"/workshops/{slugs[folder]}/",
+                max_notebook_bytes=settings.CATALOG_MAX_NOTEBOOK_BYTES,
+                max_file_bytes=settings.CATALOG_MAX_FILE_BYTES,
+            )
+        except WorkshopError as exc:
+            yield folder, None, exc.problems
+        else:
+            yield folder, draft, None
+
+
+def catalog_sync(
+    *,
+    source: str | None = None,
+    branch: str | None = None,
+    commit: str | None = None,
+    trigger: str = "manual",
+    force: bool = False,
+) -> SyncRun:
+    """Bring the catalog to the state of the content repository at branch (or commit)."""
+    source = source or settings.CATALOG_SOURCE
+    branch = branch or settings.CATALOG_BRANCH
+    previous = (
+        SyncRun.objects.filter(status__in=[SyncRun.Status.OK, SyncRun.Status.PARTIAL])
+        .order_by("-started_at")
+        .values_list("commit_sha", flat=True)
+        .first()
+    )
+    run = SyncRun.objects.create(source=source, branch=branch, trigger=trigger, previous_sha=previous or "")
+    reader = git_reader(source=source)
+    try:
+        sha = reader.fetch(branch=branch, commit=commit)
+        when = reader.commit_info(sha).date
+        folders = reader.folders(sha)
+    except GitError as exc:
+        run.status, run.error, run.finished_at = SyncRun.Status.ERROR, str(exc), timezone.now()
+        run.save()
+        log.warning("catalog sync failed: %s", exc)
+        return run
+    run.commit_sha = sha
+
+    report = SyncReport()
+    existing = {w.folder: w for w in Workshop.objects.all()}
+    taken = {w.slug for w in existing.values()}
+    slugs = {f: existing[f].slug if f in existing else _slug_for(f, taken) for f in folders}
+    to_parse = [f for f, tree in folders.items() if _needs_parse(existing.get(f), tree, force=force)]
+    for folder, ws in existing.items():
+        if folder in folders and folder not in to_parse:
+            if ws.error and ws.error_tree_sha == folders[folder]:
+                report.failed[ws.slug] = ws.error  # still broken: nothing new to try
+            else:
+                report.unchanged.append(ws.slug)
+
+    touched: list[int] = []
+    for folder, draft, problems in _build(reader, sha, sorted(to_parse), slugs):
+        workshop = existing.get(folder)
+        with transaction.atomic():
+            if draft is None and problems is None:
+                if workshop is not None:  # the folder no longer holds a workshop
+                    report.removed.append(workshop.slug)
+                    workshop.delete()
+                continue
+            if workshop is None:
+                workshop = Workshop(folder=folder, slug=slugs[folder])
+            if problems is not None:
+                workshop.error = "\n".join(problems)
+                workshop.error_tree_sha, workshop.error_commit_sha = folders[folder], sha
+                workshop.error_at = timezone.now()
+                if not workshop.pk:
+                    workshop.title = folder
+                workshop.save()
+                report.failed[workshop.slug] = workshop.error
+                continue
+            is_new = not workshop.published
+            _publish(workshop, draft, tree=folders[folder], commit=sha, when=when)
+            touched.append(workshop.pk)
+            (report.added if is_new else report.updated).append(workshop.slug)
+            if draft.warnings:
+                report.warnings[workshop.slug] = draft.warnings
+
+    gone = [w for f, w in existing.items() if f not in folders]
+    for workshop in gone:
+        report.removed.append(workshop.slug)
+    Workshop.objects.filter(pk__in=[w.pk for w in gone]).delete()
+    _refresh_search_vectors(touched)
+
+    run.added, run.updated, run.removed = len(report.added), len(report.updated), len(report.removed)
+    run.unchanged, run.failed = len(report.unchanged), len(report.failed)
+    run.report = report.as_dict()
+    run.status = SyncRun.Status.PARTIAL if report.failed else SyncRun.Status.OK
+    run.finished_at = timezone.now()
+    run.save()
+    return run

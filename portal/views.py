@@ -1,0 +1,33 @@
+"""Site-wide views: health and error pages."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    """Answer that the portal process is up (also the benchmark's framework ceiling)."""
+    return HttpResponse("ok", content_type="text/plain")
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    """Tell whether the caller is the JSON API."""
+    return request.path.startswith("/api/")
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Show a helpful 404 page (JSON for the API)."""
+    message = str(exception.args[0]) if exception and exception.args and isinstance(exception.args[0], str) else ""
+    if _wants_json(request):
+        return JsonResponse({"error": message or "not found"}, status=404)
+    return render(request, "404.html", {"message": message}, status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Show a plain 500 page that needs nothing from the database."""
+    if _wants_json(request):
+        return JsonResponse({"error": "internal error"}, status=500)
+    return render(request, "500.html", status=500)
