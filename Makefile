@@ -1,0 +1,29 @@
+# Two commands on a fresh machine: `make start` runs the whole stack, `make test` runs every test.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: start test setup lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+node_modules/.installed: package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed
+
+start: setup
+	@scripts/start.sh
+
+test: setup
+	@scripts/test.sh
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf var

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Start the whole stack on the embedded default: portal, Celery worker and beat (and the hub).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+mkdir -p var
+export PORTAL_PORT="${PORTAL_PORT:-8000}"
+$PY manage.py migrate --noinput -v0
+# The bundled sample workshops become a real git repository, synced on first start.
+if [ -z "${CATALOG_SOURCE:-}" ]; then $PY manage.py sample_repo; fi
+$PY manage.py sync_catalog || echo "Catalog sync failed (see above); the portal starts anyway."
+cat <<MSG
+
+  Portal:  ${PORTAL_URL:-http://127.0.0.1:${PORTAL_PORT}}/
+  Admin:   ${PORTAL_URL:-http://127.0.0.1:${PORTAL_PORT}}/admin/  (create a user: .venv/bin/python manage.py createsuperuser)
+  Stop with Ctrl-C.
+
+MSG
+exec .venv/bin/honcho start -f Procfile
