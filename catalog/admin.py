@@ -61,7 +61,17 @@ class WorkshopAdmin(admin.ModelAdmin):
 class SyncRunAdmin(admin.ModelAdmin):
     """What each sync did."""
 
-    list_display = ("started_at", "trigger", "status", "short_commit", "added", "updated", "removed", "unchanged", "failed")
+    list_display = (
+        "started_at",
+        "trigger",
+        "status",
+        "short_commit",
+        "added",
+        "updated",
+        "removed",
+        "unchanged",
+        "failed",
+    )
     list_filter = ("status", "trigger")
     readonly_fields = [f.name for f in SyncRun._meta.fields if f.name != "report"] + ["report_pretty"]
     exclude = ("report",)

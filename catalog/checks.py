@@ -10,7 +10,9 @@ from django.core.checks import Error, Tags, Warning, register
 def check_secret_key(app_configs, **kwargs) -> list:
     """Refuse the development secret key outside DEBUG."""
     if not settings.DEBUG and settings.SECRET_KEY == settings.DEV_SECRET_KEY:
-        return [Error("SECRET_KEY is the development key.", hint="Set SECRET_KEY in the environment.", id="portal.E001")]
+        return [
+            Error("SECRET_KEY is the development key.", hint="Set SECRET_KEY in the environment.", id="portal.E001")
+        ]
     return []
 
 

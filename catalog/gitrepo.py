@@ -45,7 +45,12 @@ class GitReader:
 
     def _git(self, *args: str, input_bytes: bytes | None = None, cwd: Path | None = None) -> bytes:
         """Run git in the cache, raising GitError with git's own last line on failure."""
-        env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C", "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        env = {
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_ASKPASS": "true",
+            "LC_ALL": "C",
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        }
         try:
             done = subprocess.run(
                 ["git", *args],

@@ -6,7 +6,9 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
-_GITHUB = re.compile(r"^(?:https?://|git@|ssh://git@)(?P<host>[^/:]+)[/:](?P<owner>[^/]+)/(?P<repo>[^/]+?)(?:\.git)?/?$")
+_GITHUB = re.compile(
+    r"^(?:https?://|git@|ssh://git@)(?P<host>[^/:]+)[/:](?P<owner>[^/]+)/(?P<repo>[^/]+?)(?:\.git)?/?$"
+)
 
 
 def repo_web_url(*, source: str, configured: str = "") -> str:
@@ -28,7 +30,9 @@ class SourceLinks:
     issue: str
 
 
-def source_links(*, web_url: str, branch: str, commit: str, folder: str, title: str, first_file: str = "") -> SourceLinks | None:
+def source_links(
+    *, web_url: str, branch: str, commit: str, folder: str, title: str, first_file: str = ""
+) -> SourceLinks | None:
     """Build view / suggest-an-edit / report-a-problem links for a workshop, if the forge is known."""
     if not web_url:
         return None

@@ -52,16 +52,13 @@ def notebook_parse(raw: bytes, *, name: str, max_bytes: int) -> ParsedNotebook:
     except UnicodeDecodeError:
         raise NotebookError(f"{name}: not UTF-8 text, so not a notebook") from None
     except json.JSONDecodeError as exc:
-        raise NotebookError(
-            f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
+        raise NotebookError(f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
         raise NotebookError(f"{name}: JSON but not a notebook (no 'cells')")
     major = data.get("nbformat")
     if major != 4:
         raise NotebookError(
-            f"{name}: nbformat {major} is not supported; open and save it with Jupyter to "
-            "upgrade it to nbformat 4"
+            f"{name}: nbformat {major} is not supported; open and save it with Jupyter to upgrade it to nbformat 4"
         )
     try:
         # reads() (not from_dict) also joins multi-line sources stored as lists.
@@ -71,9 +68,7 @@ def notebook_parse(raw: bytes, *, name: str, max_bytes: int) -> ParsedNotebook:
         first = str(exc.message if hasattr(exc, "message") else exc).splitlines()[0]
         raise NotebookError(f"{name}: not a valid nbformat 4 notebook ({first})") from None
     headings = notebook_headings(node)
-    title = next((h.text for h in headings if h.level == 1), None) or (
-        headings[0].text if headings else None
-    )
+    title = next((h.text for h in headings if h.level == 1), None) or (headings[0].text if headings else None)
     kernel = (node.get("metadata", {}).get("kernelspec") or {}).get("name", "")
     return ParsedNotebook(node=node, title=title, headings=headings, kernel=str(kernel))
 

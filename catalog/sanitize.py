@@ -77,9 +77,7 @@ def html_sanitize(html: str, *, resolve_src: SrcResolver | None = None) -> str:
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
     """Return the Markdown renderer: CommonMark plus tables and strikethrough, raw HTML kept."""
-    return MarkdownIt("commonmark", {"html": True, "linkify": False}).enable(
-        ["table", "strikethrough"]
-    )
+    return MarkdownIt("commonmark", {"html": True, "linkify": False}).enable(["table", "strikethrough"])
 
 
 def markdown_render(text: str, *, resolve_src: SrcResolver | None = None) -> str:

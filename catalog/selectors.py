@@ -6,13 +6,15 @@ from dataclasses import dataclass
 
 from django.db import connection
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Lower
 
 from catalog.models import Level, Workshop
 
+# Titles sort case-insensitively, the same on every database collation.
 SORTS = {
-    "featured": ("-pinned", "-featured", "-rank", "title"),
-    "newest": ("-content_updated_at", "title"),
-    "title": ("title",),
+    "featured": ("-pinned", "-featured", "-rank", Lower("title")),
+    "newest": ("-content_updated_at", Lower("title")),
+    "title": (Lower("title"),),
 }
 
 

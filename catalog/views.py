@@ -33,9 +33,7 @@ def _visible_workshop(slug: str) -> Workshop:
 def catalog_index(request: HttpRequest) -> HttpResponse:
     """List workshops with search, filters, sort and pagination."""
     query = CatalogQuery.from_params(request.GET)
-    page = Paginator(workshop_search(query=query), settings.CATALOG_PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    page = Paginator(workshop_search(query=query), settings.CATALOG_PAGE_SIZE).get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
     return render(
@@ -118,9 +116,7 @@ def workshop_file(request: HttpRequest, slug: str, path: str) -> HttpResponse:
     item = _file(slug, path)
     content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
     inline = content_type in INLINE_TYPES
-    response = HttpResponse(
-        bytes(item.content), content_type=content_type if inline else "application/octet-stream"
-    )
+    response = HttpResponse(bytes(item.content), content_type=content_type if inline else "application/octet-stream")
     response["Content-Security-Policy"] = FILE_CSP
     response["Cache-Control"] = "public, max-age=300"
     if not inline:

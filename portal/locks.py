@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from django.conf import settings
 
@@ -26,10 +26,8 @@ def _redis_lock(name: str, *, timeout: int, wait: float) -> Iterator[None]:
     try:
         yield
     finally:
-        try:
+        with suppress(redis.exceptions.LockError):  # expired: the timeout already freed it
             lock.release()
-        except redis.exceptions.LockError:
-            pass  # expired: the timeout already freed it
 
 
 @contextmanager

@@ -19,7 +19,9 @@ IDENTITY = {
 }
 
 
-def notebook_bytes(title: str, *sections: str, kernel: str = "python3", code: str = "print('hello')", **extra_md: Any) -> bytes:
+def notebook_bytes(
+    title: str, *sections: str, kernel: str = "python3", code: str = "print('hello')", **extra_md: Any
+) -> bytes:
     """Return a valid nbformat 4 notebook with a title heading, section headings and a code cell."""
     cells = [nbformat.v4.new_markdown_cell(f"# {title}\n\nIntro text for {title}.")]
     for section in sections:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import nbformat
@@ -32,8 +33,16 @@ def test_headings_and_title_are_read() -> None:
         (b"{not json", "not valid JSON (line 1, column 2"),
         (b"\xff\xfe", "not UTF-8 text"),
         (b'{"hello": 1}', "JSON but not a notebook"),
-        (json.dumps({"nbformat": 3, "nbformat_minor": 0, "worksheets": [], "metadata": {}}).encode(), "nbformat 3 is not supported"),
-        (json.dumps({"nbformat": 4, "nbformat_minor": 5, "cells": [{"cell_type": "bogus"}], "metadata": {}}).encode(), "not a valid nbformat 4 notebook"),
+        (
+            json.dumps({"nbformat": 3, "nbformat_minor": 0, "worksheets": [], "metadata": {}}).encode(),
+            "nbformat 3 is not supported",
+        ),
+        (
+            json.dumps(
+                {"nbformat": 4, "nbformat_minor": 5, "cells": [{"cell_type": "bogus"}], "metadata": {}}
+            ).encode(),
+            "not a valid nbformat 4 notebook",
+        ),
     ],
 )
 def test_bad_notebooks_are_refused_with_a_reason(raw: bytes, reason: str) -> None:
@@ -58,7 +67,9 @@ def _notebook_with(markdown: str, html_output: str) -> bytes:
                 "display()",
                 outputs=[
                     nbformat.v4.new_output("display_data", data={"text/html": html_output}),
-                    nbformat.v4.new_output("display_data", data={"image/svg+xml": '<svg onload="alert(3)"><circle r="4"/></svg>'}),
+                    nbformat.v4.new_output(
+                        "display_data", data={"image/svg+xml": '<svg onload="alert(3)"><circle r="4"/></svg>'}
+                    ),
                     nbformat.v4.new_output("display_data", data={"application/javascript": "alert(4)"}),
                 ],
             ),
@@ -83,12 +94,17 @@ def test_preview_keeps_content_but_no_script() -> None:
 
 def test_relative_images_resolve_to_portal_files() -> None:
     """A Markdown image next to the notebook points at the portal's file URL."""
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# T\n\n![tree](images/tree.svg)\n\n[next](1-Next.ipynb)")])
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell("# T\n\n![tree](images/tree.svg)\n\n[next](1-Next.ipynb)")]
+    )
     parsed = notebook_parse(nbformat.writes(nb).encode(), name="0-T.ipynb", max_bytes=LIMIT)
     from catalog.sanitize import relative_resolver
 
     resolver = relative_resolver(
-        targets={"images/tree.svg": "/workshops/w/files/images/tree.svg", "1-Next.ipynb": "/workshops/w/notebooks/1-Next.ipynb"},
+        targets={
+            "images/tree.svg": "/workshops/w/files/images/tree.svg",
+            "1-Next.ipynb": "/workshops/w/notebooks/1-Next.ipynb",
+        },
         notebook_dir="",
     )
     html = notebook_render(parsed, resolve_src=resolver)
@@ -100,7 +116,5 @@ def test_relative_images_resolve_to_portal_files() -> None:
 @given(st.binary(max_size=400) | st.text(max_size=400).map(str.encode))
 def test_any_bytes_give_a_notebook_or_a_notebook_error(raw: bytes) -> None:
     """No input makes the parser fail with anything but NotebookError."""
-    try:
+    with contextlib.suppress(NotebookError):
         notebook_parse(raw, name="fuzz.ipynb", max_bytes=LIMIT)
-    except NotebookError:
-        pass

@@ -29,7 +29,11 @@ def test_first_sync_adds_every_workshop(content_repo: ContentRepo) -> None:
     assert sorted(run.report["added"]) == ["oneview-101", "python-101", "redfish-101"]
     workshop = Workshop.objects.get(slug="python-101")
     assert workshop.title == "python-101 part 0"  # no metadata: title from the first heading
-    assert list(workshop.notebooks.values_list("path", flat=True)) == ["0-Part0.ipynb", "1-Part1.ipynb", "2-Part2.ipynb"]
+    assert list(workshop.notebooks.values_list("path", flat=True)) == [
+        "0-Part0.ipynb",
+        "1-Part1.ipynb",
+        "2-Part2.ipynb",
+    ]
     assert workshop.commit_sha == content_repo.head()
 
 
@@ -164,7 +168,9 @@ def test_specific_commit_is_synced(content_repo: ContentRepo) -> None:
 def test_inactive_and_wod_workshops(content_repo: ContentRepo) -> None:
     """wod.yml is read; an inactive workshop is synced but hidden from the public."""
     content_repo.add_workshop("ps-101")
-    content_repo.write("ps-101/wod.yml", "name: PowerShell 101\ndescription: Shell.\nduration: 2\nactive: true\ncapacity: 20\n")
+    content_repo.write(
+        "ps-101/wod.yml", "name: PowerShell 101\ndescription: Shell.\nduration: 2\nactive: true\ncapacity: 20\n"
+    )
     content_repo.add_workshop("retired", meta={"title": "Retired", "active": False})
     content_repo.commit("wod")
     catalog_sync()

@@ -1,0 +1,221 @@
+"""The public catalog: browse, search, filter, preview, download and the JSON API."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import pytest
+from django.test import Client
+
+from catalog.services.sync import catalog_sync
+from tests.contentrepo import ContentRepo, notebook_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def catalog(content_repo: ContentRepo) -> ContentRepo:
+    """Sync a small catalog of realistic workshops."""
+    repo = content_repo
+    repo.add_workshop("redfish-101")
+    repo.write(
+        "redfish-101/workshop.yml",
+        "title: iLO and Redfish 101\nsummary: Manage servers with the Redfish REST API.\n"
+        "description: |\n  Use **Redfish** from Python.\n\n  <script>alert(1)</script>\n\n  ![tree](images/tree.png)\n"
+        "tags: [redfish, rest]\nproducts: [iLO, Redfish]\nlevel: beginner\nduration_minutes: 90\n"
+        "featured: true\nimage: images/tree.png\nkernels: [python3]\n",
+    )
+    repo.write("redfish-101/images/tree.png", b"\x89PNG\r\n\x1a\nfake")
+    repo.write("redfish-101/requirements.txt", "redfish==3.2.5\n")
+    repo.write("redfish-101/1-Part1.ipynb", notebook_bytes("Sessions and tokens", "Log in with a session", "Log out"))
+    repo.add_workshop(
+        "oneview-101",
+        meta={
+            "title": "OneView REST API 101",
+            "summary": "Server profiles as code.",
+            "level": "intermediate",
+            "products": ["OneView"],
+            "tags": ["rest"],
+            "kernels": ["python3"],
+        },
+    )
+    repo.add_workshop(
+        "powershell-101",
+        meta={
+            "title": "PowerShell for API users",
+            "summary": "Invoke-RestMethod and friends.",
+            "level": "beginner",
+            "products": ["PowerShell"],
+            "kernels": ["powershell"],
+            "tags": ["automation"],
+        },
+    )
+    repo.commit("catalog")
+    assert catalog_sync().status == "ok"
+    return repo
+
+
+def _titles(response) -> list[str]:
+    return [w.title for w in response.context["page"].object_list]
+
+
+def test_catalog_lists_cards_featured_first(client: Client, catalog) -> None:
+    """The catalog shows every workshop as a card, featured ones first."""
+    response = client.get("/workshops/")
+    assert response.status_code == 200
+    assert _titles(response)[0] == "iLO and Redfish 101"
+    body = response.content.decode()
+    assert "3 workshops" in body
+    assert "1 h 30 min" in body and "Beginner" in body and "PowerShell" in body
+    assert 'src="/workshops/redfish-101/files/images/tree.png"' in body
+
+
+def test_root_redirects_to_catalog(client: Client, catalog) -> None:
+    """The site's front door is the catalog."""
+    assert client.get("/").url == "/workshops/"
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ("q=redfish", ["iLO and Redfish 101"]),
+        ("q=session", ["iLO and Redfish 101"]),  # a notebook heading, not the title
+        ("q=profiles", ["OneView REST API 101"]),
+        ("product=oneview", ["OneView REST API 101"]),
+        ("level=beginner&sort=title", ["iLO and Redfish 101", "PowerShell for API users"]),
+        ("kernel=powershell", ["PowerShell for API users"]),
+        ("tag=rest&sort=title", ["iLO and Redfish 101", "OneView REST API 101"]),
+        ("tag=rest&level=intermediate", ["OneView REST API 101"]),
+        ("q=rest&product=Redfish", ["iLO and Redfish 101"]),
+        ("sort=title", ["iLO and Redfish 101", "OneView REST API 101", "PowerShell for API users"]),
+        ("level=wizard&sort=bogus", ["iLO and Redfish 101", "OneView REST API 101", "PowerShell for API users"]),
+    ],
+)
+def test_search_and_filters_combine(client: Client, catalog, params: str, expected: list[str]) -> None:
+    """Search and filters narrow the cards together; nonsense values are ignored."""
+    response = client.get(f"/workshops/?{params}")
+    titles = _titles(response)
+    assert titles == expected if "sort=title" in params else sorted(titles) == sorted(expected)
+
+
+def test_empty_states_help(client: Client, catalog) -> None:
+    """No match says so and offers the way back."""
+    body = client.get("/workshops/?q=kubernetes").content.decode()
+    assert "No workshop matches “kubernetes”" in body
+    assert "Show all workshops" in body
+
+
+def test_empty_catalog_says_how_to_fill_it(client: Client, db) -> None:
+    """An empty catalog tells the operator what to run."""
+    assert "python manage.py sync_catalog" in client.get("/workshops/").content.decode()
+
+
+def test_pagination(client: Client, catalog, settings) -> None:
+    """Pages keep the filters in their links."""
+    settings.CATALOG_PAGE_SIZE = 2
+    first = client.get("/workshops/?sort=title")
+    assert len(first.context["page"].object_list) == 2
+    assert "sort=title&amp;page=2" in first.content.decode()
+    second = client.get("/workshops/?sort=title&page=2")
+    assert _titles(second) == ["PowerShell for API users"]
+
+
+def test_workshop_page(client: Client, catalog) -> None:
+    """The workshop page shows the sanitised description, notebooks in order with outlines."""
+    response = client.get("/workshops/redfish-101/")
+    body = response.content.decode()
+    assert "<strong>Redfish</strong>" in body
+    assert "alert(1)" not in body
+    assert body.index("redfish-101 part 0") < body.index("Sessions and tokens")
+    assert 'href="/workshops/redfish-101/notebooks/1-Part1.ipynb#Log-in-with-a-session"' in body
+    assert catalog.head()[:10] in body
+    assert "/workshops/redfish-101/download.zip" in body
+
+
+def test_unknown_workshop_is_a_helpful_404(client: Client, catalog) -> None:
+    """An unknown slug gets a 404 page that leads back to the catalog."""
+    response = client.get("/workshops/nope/")
+    assert response.status_code == 404
+    assert "Browse all workshops" in response.content.decode()
+
+
+def test_notebook_preview(client: Client, catalog) -> None:
+    """A notebook preview shows the rendered notebook with its outline and neighbours."""
+    body = client.get("/workshops/redfish-101/notebooks/1-Part1.ipynb").content.decode()
+    assert 'id="Log-in-with-a-session"' in body
+    assert "print" in body  # code cells rendered
+    assert 'rel="prev"' in body
+    assert client.get("/workshops/redfish-101/notebooks/9-Nope.ipynb").status_code == 404
+
+
+def test_strict_content_security_policy(client: Client, catalog) -> None:
+    """Every page forbids inline script; repository files are served in a sandbox."""
+    csp = client.get("/workshops/redfish-101/notebooks/1-Part1.ipynb")["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
+    assert "object-src 'none'" in csp
+    image = client.get("/workshops/redfish-101/files/images/tree.png")
+    assert image["Content-Type"] == "image/png"
+    assert image["Content-Security-Policy"].startswith("sandbox")
+
+
+def test_notebook_download(client: Client, catalog) -> None:
+    """A notebook downloads as the .ipynb from the synced commit."""
+    response = client.get("/workshops/redfish-101/download/1-Part1.ipynb")
+    assert response["Content-Disposition"] == 'attachment; filename="1-Part1.ipynb"'
+    assert json.loads(response.content)["nbformat"] == 4
+    assert client.get("/workshops/redfish-101/download/requirements.txt").status_code == 404
+
+
+def test_workshop_zip(client: Client, catalog) -> None:
+    """The zip holds notebooks, images, requirements and a README on running it locally."""
+    response = client.get("/workshops/redfish-101/download.zip")
+    assert response["Content-Type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    names = set(archive.namelist())
+    assert {
+        "redfish-101/0-Part0.ipynb", "redfish-101/1-Part1.ipynb", "redfish-101/images/tree.png",
+        "redfish-101/requirements.txt", "redfish-101/README.md", "redfish-101/workshop.yml",
+    } <= names  # fmt: skip
+    readme = archive.read("redfish-101/README.md").decode()
+    assert "pip install -r requirements.txt" in readme and "jupyter lab" in readme
+    assert archive.read("redfish-101/requirements.txt") == b"redfish==3.2.5\n"
+    no_reqs = zipfile.ZipFile(io.BytesIO(client.get("/workshops/oneview-101/download.zip").content))
+    assert no_reqs.read("oneview-101/requirements.txt") == b"jupyterlab\n"
+
+
+def test_api_list_and_filters(client: Client, catalog) -> None:
+    """GET /api/workshops takes the page's search and filters and paginates."""
+    data = client.get("/api/workshops?level=beginner&sort=title").json()
+    assert data["count"] == 2
+    assert [w["slug"] for w in data["results"]] == ["redfish-101", "powershell-101"]
+    first = data["results"][0]
+    assert first["url"] == "http://testserver/workshops/redfish-101/"
+    assert first["duration_minutes"] == 90 and first["products"] == ["iLO", "Redfish"]
+    paged = client.get("/api/workshops?per_page=1&sort=title").json()
+    assert paged["pages"] == 3 and paged["next"].endswith("page=2")
+    assert client.get("/api/workshops?page=abc").status_code == 400
+    assert client.get("/api/workshops?page=99").status_code == 404
+
+
+def test_api_detail(client: Client, catalog) -> None:
+    """GET /api/workshops/<slug> gives metadata, notebooks, download URLs and commit."""
+    data = client.get("/api/workshops/redfish-101").json()
+    assert data["source"]["commit"] == catalog.head()
+    assert [nb["path"] for nb in data["notebooks"]] == ["0-Part0.ipynb", "1-Part1.ipynb"]
+    assert data["notebooks"][1]["download_url"].endswith("/workshops/redfish-101/download/1-Part1.ipynb")
+    assert data["download_zip_url"].endswith("/workshops/redfish-101/download.zip")
+    missing = client.get("/api/workshops/nope")
+    assert missing.status_code == 404 and missing.json() == {"error": "unknown workshop 'nope'"}
+
+
+def test_hidden_workshop_disappears(client: Client, catalog) -> None:
+    """Staff hiding a workshop removes it from pages, API and downloads."""
+    from catalog.models import Workshop
+
+    Workshop.objects.filter(slug="oneview-101").update(hidden=True)
+    assert "OneView REST API 101" not in client.get("/workshops/").content.decode()
+    assert client.get("/workshops/oneview-101/").status_code == 404
+    assert client.get("/api/workshops/oneview-101").status_code == 404
+    assert client.get("/workshops/oneview-101/download.zip").status_code == 404
