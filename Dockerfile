@@ -1,0 +1,17 @@
+# One image for the portal, the Celery worker and beat (and the hub): different commands.
+FROM python:3.11-slim
+RUN apt-get update && apt-get install -y --no-install-recommends git nodejs npm \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY package.json ./
+RUN npm install --no-audit --no-fund --omit=dev
+COPY pyproject.toml README.md ./
+COPY portal portal
+COPY catalog catalog
+COPY hubconfig hubconfig
+RUN pip install --no-cache-dir .
+COPY . .
+RUN DEBUG=false SECRET_KEY=build-only python manage.py collectstatic --noinput -v0
+ENV PORTAL_VAR_DIR=/data DEBUG=false
+EXPOSE 8000
+CMD ["gunicorn", "portal.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
