@@ -26,6 +26,14 @@ def content_repo(tmp_path: Path, settings) -> ContentRepo:
     return repo
 
 
+def _database_url(connection) -> str:
+    """Return a DATABASE_URL naming the test database, for subprocesses."""
+    db = connection.settings_dict
+    if connection.vendor != "postgresql":
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
 @pytest.fixture
 def celery_worker_process(transactional_db, settings, tmp_path: Path):
     """Start a real Celery worker on Redis (db 15), using this test's database and settings."""
@@ -41,12 +49,9 @@ def celery_worker_process(transactional_db, settings, tmp_path: Path):
 
     broker = "redis://127.0.0.1:6379/15"
     redis.Redis.from_url(broker).flushdb()
-    db = connection.settings_dict
     env = {
         **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-        if connection.vendor == "postgresql"
-        else f"sqlite:///{db['NAME']}",
+        "DATABASE_URL": _database_url(connection),
         "CELERY_BROKER_URL": broker,
         "REDIS_URL": broker,
         "CATALOG_SOURCE": settings.CATALOG_SOURCE,
