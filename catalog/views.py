@@ -14,6 +14,7 @@ from catalog.links import repo_web_url, source_links
 from catalog.models import Notebook, Workshop, WorkshopFile
 from catalog.selectors import CatalogQuery, catalog_facets, workshop_get, workshop_search
 from catalog.services.downloads import workshop_archive
+from portal.pagecache import public_page_cache
 
 # Files from the content repository are served in a sandbox: an SVG or HTML file opened
 # directly must not run script with the portal's origin.
@@ -30,6 +31,7 @@ def _visible_workshop(slug: str) -> Workshop:
 
 
 @require_GET
+@public_page_cache
 def catalog_index(request: HttpRequest) -> HttpResponse:
     """List workshops with search, filters, sort and pagination."""
     query = CatalogQuery.from_params(request.GET)
@@ -57,6 +59,7 @@ def _links(workshop: Workshop, first_file: str = ""):
 
 
 @require_GET
+@public_page_cache
 def workshop_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """Show a workshop: description, notebooks with outlines, downloads."""
     workshop = _visible_workshop(slug)
@@ -69,6 +72,7 @@ def workshop_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_GET
+@public_page_cache
 def notebook_preview(request: HttpRequest, slug: str, path: str) -> HttpResponse:
     """Show a notebook's preview, rendered at sync time."""
     workshop = _visible_workshop(slug)

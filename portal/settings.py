@@ -176,6 +176,17 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Public pages are cached per process, keyed by the catalog version (checked at most every
+# CATALOG_VERSION_TTL seconds, so a sync shows within that time on every worker).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "OPTIONS": {"MAX_ENTRIES": 2000},
+    }
+}
+CATALOG_VERSION_TTL = env.float("CATALOG_VERSION_TTL", default=1.0)
+PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=600)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

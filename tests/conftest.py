@@ -96,3 +96,12 @@ def celery_worker_process(transactional_db, settings, tmp_path: Path):
     proc.wait(timeout=20)
     log.close()
     app.conf.broker_url = previous
+
+
+@pytest.fixture(autouse=True)
+def _fresh_page_cache(settings) -> None:
+    """Check the catalog version on every request in tests, and start with an empty cache."""
+    from django.core.cache import cache
+
+    settings.CATALOG_VERSION_TTL = 0
+    cache.clear()

@@ -214,8 +214,19 @@ def test_hidden_workshop_disappears(client: Client, catalog) -> None:
     """Staff hiding a workshop removes it from pages, API and downloads."""
     from catalog.models import Workshop
 
-    Workshop.objects.filter(slug="oneview-101").update(hidden=True)
+    workshop = Workshop.objects.get(slug="oneview-101")
+    workshop.hidden = True  # as staff do in the admin
+    workshop.save()
     assert "OneView REST API 101" not in client.get("/workshops/").content.decode()
     assert client.get("/workshops/oneview-101/").status_code == 404
     assert client.get("/api/workshops/oneview-101").status_code == 404
     assert client.get("/workshops/oneview-101/download.zip").status_code == 404
+
+
+def test_cached_pages_follow_a_sync(client: Client, catalog) -> None:
+    """A visitor's cached catalog page shows a new workshop right after the next sync."""
+    assert "GreenLake API 101" not in client.get("/workshops/").content.decode()
+    catalog.add_workshop("greenlake-101", meta={"title": "GreenLake API 101"})
+    catalog.commit("add greenlake")
+    catalog_sync()
+    assert "GreenLake API 101" in client.get("/workshops/").content.decode()
