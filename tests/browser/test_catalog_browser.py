@@ -95,9 +95,14 @@ def test_hostile_notebook_runs_nothing(page, live_server, content_repo: ContentR
             outputs=[
                 nbformat.v4.new_output(
                     "display_data",
-                    data={"text/html": "<script>window.pwned='output'</script><img src=x onerror=\"window.pwned='out-img'\">"},
+                    data={
+                        "text/html": "<script>window.pwned='output'</script>"
+                        "<img src=x onerror=\"window.pwned='out-img'\">"
+                    },
                 ),
-                nbformat.v4.new_output("display_data", data={"image/svg+xml": "<svg onload=\"window.pwned='svg-out'\"></svg>"}),
+                nbformat.v4.new_output(
+                    "display_data", data={"image/svg+xml": "<svg onload=\"window.pwned='svg-out'\"></svg>"}
+                ),
                 nbformat.v4.new_output("display_data", data={"application/javascript": "window.pwned='js-output'"}),
             ],
         ),
