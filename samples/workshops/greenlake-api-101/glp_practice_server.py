@@ -13,6 +13,7 @@ import json
 import math
 import re
 import secrets
+import sys
 import threading
 import time
 from collections import deque
@@ -116,6 +117,17 @@ def _jwt(claims):
     return f"{enc({'alg': 'none', 'typ': 'JWT'})}.{enc(claims)}.{secrets.token_urlsafe(16)}"
 
 
+
+class _QuietServer(ThreadingHTTPServer):
+    """Threaded HTTP server that ignores clients hanging up early (for example after a timeout)."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 class _State:
     def __init__(self):
         self.tokens = {}      # token -> expiry (epoch seconds)
@@ -204,7 +216,7 @@ class _Handler(BaseHTTPRequestHandler):
 def start_practice_server(host="127.0.0.1", port=0):
     """Start the practice server in a background thread; return (api_base, token_url)."""
     handler = type("Handler", (_Handler,), {"state": _State()})
-    server = ThreadingHTTPServer((host, port), handler)
+    server = _QuietServer((host, port), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://{host}:{server.server_address[1]}"
     return base, f"{base}/as/token.oauth2"

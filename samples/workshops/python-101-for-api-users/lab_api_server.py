@@ -16,6 +16,7 @@ Endpoints (all JSON):
 """
 import json
 import secrets
+import sys
 import threading
 import time
 from collections import deque
@@ -29,6 +30,17 @@ _SEED = [
     {"id": 4, "name": "dl380-02", "model": "ProLiant DL380 Gen11", "status": "Critical", "memory_gib": 1024},
 ]
 
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Threaded HTTP server that ignores clients hanging up early (for example after a timeout)."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 class LabServer:
     """Handle on a running lab API server."""
@@ -126,7 +138,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 def start_server(port=0):
     """Start the lab API on 127.0.0.1 (any free port by default) and return a LabServer."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+    httpd = _QuietServer(("127.0.0.1", port), _Handler)
     api_key = secrets.token_urlsafe(12)
     httpd.state = {"lock": threading.Lock(), "servers": [dict(s) for s in _SEED], "api_key": api_key,
                    "flaky_failures": 0, "limited_calls": deque()}
