@@ -12,7 +12,6 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from catalog.models import ValidationRun
-
 from catalog.services.webhooks import webhook_receive
 from catalog.webhooks import signature_verify
 
