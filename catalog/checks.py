@@ -40,7 +40,7 @@ def check_github_webhook(app_configs, **kwargs) -> list:
         ))  # fmt: skip
     if settings.VALIDATION_OUTPUTS not in ("warning", "error"):
         found.append(Warning(
-            f"VALIDATION_OUTPUTS is {settings.VALIDATION_OUTPUTS!r}; expected 'warning' or 'error'.",
+            f"VALIDATION_OUTPUTS is {settings.VALIDATION_OUTPUTS!r}; expected warning or error.",
             id="catalog.W103",
         ))  # fmt: skip
     return found
