@@ -243,9 +243,16 @@ _ASSIGNMENT = re.compile(
 )
 
 
-def _assignment_is_secret(value: str) -> bool:
+# Names that hold facts about a secret, not the secret: secret_name, password_file, token_url.
+_NOT_A_VALUE = re.compile(
+    r"(?i)[_\-.](?:name|names|id|file|path|url|uri|type|env|var|field|label|prompt|hint|length|"
+    r"policy|arn|ref|header|param|key_id)$"
+)
+
+
+def _assignment_is_secret(name: str, value: str) -> bool:
     """Tell whether a quoted literal assigned to a password-like name looks like a real value."""
-    if _PLACEHOLDER.match(value):
+    if _PLACEHOLDER.match(value) or _NOT_A_VALUE.search(name):
         return False
     return not value.lower().startswith(("os.environ", "env:", "vault:", "http://", "https://"))
 
@@ -264,7 +271,7 @@ def secrets_scan(*, text: str) -> list[tuple[int, str]]:
                 break
         else:
             for match in _ASSIGNMENT.finditer(line):
-                if _assignment_is_secret(match["value"]):
+                if _assignment_is_secret(match["name"], match["value"]):
                     found.append((number, f"literal value for '{match['name']}'"))
                     break
     return found
