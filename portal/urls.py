@@ -11,6 +11,7 @@ urlpatterns = [
     path("workshops/", include("catalog.urls")),
     path("api/", include("catalog.api_urls")),
     path("", include("catalog.github_urls")),
+    path("", include("catalog.share_urls")),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]
