@@ -196,6 +196,8 @@ GITHUB_MAX_RATE_WAIT = env.float("GITHUB_MAX_RATE_WAIT", default=600.0)
 GITHUB_SECONDS_BETWEEN_WRITES = env.float("GITHUB_SECONDS_BETWEEN_WRITES", default=1.0)
 GITHUB_TIMEOUT = env.int("GITHUB_TIMEOUT", default=15)
 GITHUB_STATUS_CONTEXT = env.str("GITHUB_STATUS_CONTEXT", default="workshops/validate")
+# Queue the portal's tasks go to: deployments (or test runs) sharing one Redis stay apart.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 
 # --- Workshop validation ---------------------------------------------------------------------
 # Outputs left in a committed notebook: "warning" or "error".
