@@ -95,10 +95,41 @@ class GitReader:
             return self._git("rev-parse", f"{commit}^{{commit}}").decode().strip()
         return self._git("rev-parse", ref).decode().strip()
 
+    def fetch_ref(self, *, ref: str, commit: str | None = None) -> str:
+        """Fetch any ref (branch, tag, refs/pull/N/head, commit id); return the commit to read.
+
+        With commit given, that commit is returned once the cache holds it (a pull request's
+        ref may already point further than the head being validated).
+        """
+        self._ensure_cache()
+        if commit and self.has_commit(commit):
+            return self._git("rev-parse", f"{commit}^{{commit}}").decode().strip()
+        local = "refs/portal-fetch/" + hashlib.sha256(ref.encode()).hexdigest()[:16]
+        try:
+            self._git("fetch", "--quiet", "--force", "--no-tags", self.source, f"+{ref}:{local}")
+        except GitError as exc:
+            if not commit:
+                raise GitError(f"cannot fetch {ref} from {self.source}: {exc}") from None
+        if commit:
+            if not self.has_commit(commit):
+                self._git("fetch", "--quiet", "--no-tags", self.source, commit)
+            if not self.has_commit(commit):
+                raise GitError(f"commit {commit} not found in {self.source}")
+            return self._git("rev-parse", f"{commit}^{{commit}}").decode().strip()
+        return self._git("rev-parse", f"{local}^{{commit}}").decode().strip()
+
     def has_commit(self, sha: str) -> bool:
         """Tell whether the cache holds commit sha."""
         try:
             self._git("cat-file", "-e", f"{sha}^{{commit}}")
+        except GitError:
+            return False
+        return True
+
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        """Tell whether commit older is an ancestor of (or equal to) commit newer."""
+        try:
+            self._git("merge-base", "--is-ancestor", older, newer)
         except GitError:
             return False
         return True
@@ -132,6 +163,11 @@ class GitReader:
                 if kind == "blob":
                     grouped[path.split("/", 1)[0]].append(Blob(path, obj, int(size)))
         return grouped
+
+    def paths(self, sha: str) -> list[str]:
+        """List every file path of commit sha (to check that links resolve)."""
+        out = self._git("ls-tree", "-r", "-z", "--name-only", sha).decode()
+        return [p for p in out.split("\x00") if p]
 
     def read(self, shas: list[str]) -> dict[str, bytes]:
         """Read many blobs with one `git cat-file --batch` process."""

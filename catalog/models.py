@@ -150,3 +150,49 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"sync {self.commit_sha[:10] or '?'} {self.status}"
+
+
+class WebhookDelivery(models.Model):
+    """A GitHub webhook delivery already handled, remembered so a redelivery does nothing twice."""
+
+    delivery_id = models.CharField(max_length=100, unique=True)
+    event = models.CharField(max_length=50)
+    action = models.CharField(max_length=50, blank=True, help_text="What the portal did with it.")
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.delivery_id}"
+
+
+class ValidationRun(models.Model):
+    """The validation of workshops at one commit (a pull request's head, or a manual run)."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCESS = "success", "Passed"
+        FAILURE = "failure", "Failed"
+        ERROR = "error", "Could not run"
+
+    repository = models.CharField(max_length=200, help_text="owner/name on GitHub, or a git URL.")
+    source = models.CharField(max_length=500, help_text="Where the commit is fetched from.")
+    pull_number = models.PositiveIntegerField(null=True, blank=True)
+    head_sha = models.CharField(max_length=64)
+    base_ref = models.CharField(max_length=200, blank=True)
+    title = models.CharField(max_length=300, blank=True)
+    folders = models.JSONField(default=list, blank=True, help_text="Workshops the PR touches.")
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
+    description = models.CharField(max_length=140, blank=True, help_text="The status line.")
+    report = models.JSONField(default=dict, blank=True)
+    status_posted = models.CharField(max_length=20, blank=True, help_text="Last state sent to GitHub.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["repository", "head_sha"], name="validation_head")]
+
+    def __str__(self) -> str:
+        return f"validation {self.head_sha[:10]} {self.state}"

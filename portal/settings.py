@@ -187,6 +187,46 @@ CACHES = {
 CATALOG_VERSION_TTL = env.float("CATALOG_VERSION_TTL", default=1.0)
 PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=600)
 
+# --- GitHub integration (webhook, PR validation, commit statuses) --------------------------
+# The webhook's shared secret; without it every delivery is refused (a system check warns).
+GITHUB_WEBHOOK_SECRET = env.str("GITHUB_WEBHOOK_SECRET", default="")
+# A token that may write commit statuses and manage hooks on the content repository.
+GITHUB_TOKEN = env.str("GITHUB_TOKEN", default="")
+GITHUB_API_URL = env.str("GITHUB_API_URL", default="https://api.github.com").rstrip("/")
+# owner/name of the content repository on GitHub (statuses, PR files, hook set-up).
+GITHUB_REPOSITORY = env.str("GITHUB_REPOSITORY", default="")
+# GitHub refuses payloads over 25 MB, so no genuine delivery is bigger.
+GITHUB_WEBHOOK_MAX_BYTES = env.int("GITHUB_WEBHOOK_MAX_BYTES", default=25 * 1024 * 1024)
+# Delivery ids are remembered this long so a redelivery does no work twice.
+GITHUB_DELIVERY_KEEP_DAYS = env.int("GITHUB_DELIVERY_KEEP_DAYS", default=7)
+# Back-off policy for GitHub's rate limits (PyGithub's GithubRetry honours Retry-After and
+# X-RateLimit-Reset); waits longer than GITHUB_MAX_RATE_WAIT fail the call instead.
+GITHUB_RETRIES = env.int("GITHUB_RETRIES", default=5)
+GITHUB_SECONDARY_RATE_WAIT = env.float("GITHUB_SECONDARY_RATE_WAIT", default=60.0)
+GITHUB_MAX_RATE_WAIT = env.float("GITHUB_MAX_RATE_WAIT", default=600.0)
+# GitHub asks integrations to space out content-creating requests (statuses) by about 1 s.
+GITHUB_SECONDS_BETWEEN_WRITES = env.float("GITHUB_SECONDS_BETWEEN_WRITES", default=1.0)
+GITHUB_TIMEOUT = env.int("GITHUB_TIMEOUT", default=15)
+GITHUB_STATUS_CONTEXT = env.str("GITHUB_STATUS_CONTEXT", default="workshops/validate")
+# Queue the portal's tasks go to: deployments (or test runs) sharing one Redis stay apart.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+
+# --- Workshop validation ---------------------------------------------------------------------
+# Outputs left in a committed notebook: "warning" or "error".
+VALIDATION_OUTPUTS = env.str("VALIDATION_OUTPUTS", default="warning")
+# Kernels the hub offers: a notebook needing another kernel cannot run there.
+HUB_KERNELS = env.list("HUB_KERNELS", default=["python3"])
+# Kernels allowed but not offered by the hub (documented for running locally): a warning.
+HUB_KERNELS_DOCUMENTED = env.list("HUB_KERNELS_DOCUMENTED", default=["powershell"])
+# Time limit for one notebook marked executable in workshop.yml (nbclient).
+VALIDATION_EXECUTE_TIMEOUT = env.int("VALIDATION_EXECUTE_TIMEOUT", default=120)
+
+CELERY_BEAT_SCHEDULE["github-deliveries-prune"] = {
+    "task": "catalog.tasks.webhook_deliveries_prune_task",
+    "schedule": 6 * 3600.0,
+    "options": {"expires": 3600},
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -10,6 +10,8 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="catalog:index", permanent=False)),
     path("workshops/", include("catalog.urls")),
     path("api/", include("catalog.api_urls")),
+    path("", include("catalog.github_urls")),
+    path("", include("catalog.share_urls")),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

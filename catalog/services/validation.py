@@ -1,0 +1,269 @@
+"""Validate workshops (one service for the PR webhook, the command and CI) and report on GitHub."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
+
+from catalog.checks_content import ERROR, WARNING, Finding, Limits, workshop_check
+from catalog.gitrepo import GitError, GitReader, git_reader
+from catalog.metadata import METADATA_FILES
+from catalog.models import ValidationRun
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The files of some workshop folders at one commit (or in a working tree)."""
+
+    commit: str
+    folders: dict[str, dict[str, bytes]]
+    repo_paths: frozenset[str]
+
+
+def validation_limits() -> Limits:
+    """Return the check limits from settings."""
+    outputs = (
+        settings.VALIDATION_OUTPUTS if settings.VALIDATION_OUTPUTS in (ERROR, WARNING) else WARNING
+    )
+    return Limits(
+        max_notebook_bytes=settings.CATALOG_MAX_NOTEBOOK_BYTES,
+        max_file_bytes=settings.CATALOG_MAX_FILE_BYTES,
+        hub_kernels=tuple(settings.HUB_KERNELS),
+        documented_kernels=tuple(settings.HUB_KERNELS_DOCUMENTED),
+        outputs_severity=outputs,
+    )
+
+
+def _is_workshop_folder(name: str) -> bool:
+    """Tell whether a top-level folder name can be a workshop (the sync's rule)."""
+    return not name.startswith((".", "_"))
+
+
+def snapshot_from_git(
+    *, reader: GitReader, commit: str, folders: Iterable[str] | None = None
+) -> Snapshot:
+    """Read the given folders (default: every workshop folder) of commit from a fetched cache."""
+    present = reader.folders(commit)
+    wanted = sorted(present if folders is None else [f for f in folders if f in present])
+    listing = reader.blobs(commit, wanted)
+    contents = reader.read([b.sha for blobs in listing.values() for b in blobs])
+    files = {f: {b.path.split("/", 1)[1]: contents[b.sha] for b in listing[f]} for f in wanted}
+    return Snapshot(commit=commit, folders=files, repo_paths=frozenset(reader.paths(commit)))
+
+
+def snapshot_from_directory(*, root: Path, folders: Iterable[str] | None = None) -> Snapshot:
+    """Read workshop folders from a working tree on disk (a CI checkout)."""
+    repo_paths: set[str] = set()
+    grouped: dict[str, dict[str, bytes]] = {}
+    wanted = set(folders) if folders is not None else None
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d != ".git"]
+        for name in filenames:
+            rel = Path(dirpath, name).relative_to(root).as_posix()
+            repo_paths.add(rel)
+            top, _, inner = rel.partition("/")
+            if inner and _is_workshop_folder(top) and (wanted is None or top in wanted):
+                grouped.setdefault(top, {})[inner] = Path(dirpath, name).read_bytes()
+    return Snapshot(
+        commit="", folders=dict(sorted(grouped.items())), repo_paths=frozenset(repo_paths)
+    )
+
+
+def _workshop_title(files: dict[str, bytes], folder: str) -> str:
+    """Return a display name for a folder (its metadata title when readable)."""
+    import yaml
+
+    for name in METADATA_FILES:
+        if name in files:
+            try:
+                data = yaml.safe_load(files[name])
+                title = data.get("title") or data.get("name") if isinstance(data, dict) else None
+            except yaml.YAMLError:
+                title = None
+            if isinstance(title, str) and title.strip():
+                return title.strip()[:200]
+    return folder
+
+
+def workshops_validate(*, snapshot: Snapshot, limits: Limits) -> dict[str, Any]:
+    """Check every folder of snapshot; return the report (per workshop, per notebook)."""
+    workshops, skipped = [], []
+    for folder, files in snapshot.folders.items():
+        findings = workshop_check(
+            folder=folder, files=files, repo_paths=snapshot.repo_paths, limits=limits
+        )
+        if findings is None:
+            skipped.append(folder)
+            continue
+        workshops.append(_workshop_report(folder=folder, files=files, findings=findings))
+    errors = sum(w["errors"] for w in workshops)
+    warnings = sum(w["warnings"] for w in workshops)
+    return {
+        "commit": snapshot.commit,
+        "summary": {
+            "workshops": len(workshops),
+            "failed": sum(1 for w in workshops if w["errors"]),
+            "errors": errors,
+            "warnings": warnings,
+        },
+        "workshops": workshops,
+        "skipped": skipped,
+    }
+
+
+def _workshop_report(
+    *, folder: str, files: dict[str, bytes], findings: list[Finding]
+) -> dict[str, Any]:
+    """Group one workshop's findings: per notebook, and the rest at workshop level."""
+    notebook_paths = sorted(p for p in files if p.endswith(".ipynb") and "/" not in p)
+    per_notebook = {p: [] for p in notebook_paths}
+    other = []
+    for finding in findings:
+        inner = finding.file.removeprefix(f"{folder}/")
+        per_notebook.get(inner, other).append(finding.as_dict())
+    return {
+        "folder": folder,
+        "title": _workshop_title(files, folder),
+        "errors": sum(1 for f in findings if f.severity == ERROR),
+        "warnings": sum(1 for f in findings if f.severity == WARNING),
+        "findings": other,
+        "notebooks": [{"path": p, "findings": per_notebook[p]} for p in notebook_paths],
+    }
+
+
+def report_findings(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Flatten a report's findings, workshop-level first then notebook by notebook."""
+    flat = []
+    for workshop in report.get("workshops", []):
+        flat += workshop["findings"]
+        for notebook in workshop["notebooks"]:
+            flat += notebook["findings"]
+    return flat
+
+
+def report_state(report: dict[str, Any]) -> tuple[str, str]:
+    """Return the commit status (state, description of at most 140 characters) for a report."""
+    summary = report["summary"]
+    if not summary["workshops"]:
+        return ValidationRun.State.SUCCESS, "No workshop changed"
+    if summary["errors"]:
+        first = next(f for f in report_findings(report) if f["severity"] == ERROR)
+        counts = f"{summary['errors']} error(s) in {summary['failed']}/{summary['workshops']}"
+        counts += " workshop(s)"
+        text = f"{counts}: {first['message']}"
+        return ValidationRun.State.FAILURE, text if len(text) <= 140 else text[:139] + "…"
+    warned = f", {summary['warnings']} warning(s)" if summary["warnings"] else ""
+    return ValidationRun.State.SUCCESS, f"{summary['workshops']} workshop(s) valid{warned}"
+
+
+def source_validate(
+    *, source: str, ref: str | None = None, folders: Iterable[str] | None = None
+) -> dict[str, Any]:
+    """Validate a working tree on disk, or a git source at ref (default: the catalog branch)."""
+    path = Path(source)
+    if path.is_dir() and ref is None and not (path / "HEAD").is_file():
+        return workshops_validate(
+            snapshot=snapshot_from_directory(root=path, folders=folders), limits=validation_limits()
+        )
+    reader = git_reader(source=str(path.resolve()) if path.exists() else source)
+    commit = reader.fetch_ref(ref=ref or settings.CATALOG_BRANCH)
+    snapshot = snapshot_from_git(reader=reader, commit=commit, folders=folders)
+    return workshops_validate(snapshot=snapshot, limits=validation_limits())
+
+
+# --- pull requests ----------------------------------------------------------------------
+
+
+def validation_url(run: ValidationRun) -> str:
+    """Return the portal page of a validation run (the status's target URL)."""
+    return settings.PORTAL_URL + reverse("github:validation", kwargs={"pk": run.pk})
+
+
+def _status_post(repo: Any, run: ValidationRun, state: str, description: str) -> None:
+    """Post a commit status on the run's head commit and remember which state was sent."""
+    if repo is None:
+        return
+    repo.get_commit(run.head_sha).create_status(
+        state=state,
+        target_url=validation_url(run),
+        description=description[:140],
+        context=settings.GITHUB_STATUS_CONTEXT,
+    )
+    run.status_posted = state
+    run.save(update_fields=["status_posted"])
+
+
+def _touched_folders(pull: Any) -> list[str]:
+    """Return the top-level folders a pull request changes (renames count on both sides)."""
+    folders = set()
+    for changed in pull.get_files():
+        for name in (changed.filename, getattr(changed, "previous_filename", None)):
+            if name and "/" in name and _is_workshop_folder(name.split("/", 1)[0]):
+                folders.add(name.split("/", 1)[0])
+    return sorted(folders)
+
+
+def _github_repo(run: ValidationRun) -> Any:
+    """Return the PyGithub repository to post on, or None when GitHub is not configured."""
+    from catalog.github_client import GitHubNotConfigured, github_client
+
+    try:
+        client = github_client(lazy=True)  # statuses and PR files need no repository GET first
+    except GitHubNotConfigured as exc:
+        log.warning("validation %s: not posting statuses: %s", run.pk, exc)
+        return None
+    return client.get_repo(run.repository)
+
+
+def pull_request_validate(*, run_id: int) -> str:
+    """Validate the workshops a pull request touches at its head; post pending, then the result."""
+    from github import GithubException
+
+    run = ValidationRun.objects.get(pk=run_id)
+    if run.state != ValidationRun.State.PENDING and run.status_posted == run.state:
+        return run.state  # a redelivered task: the result is already on GitHub
+    repo = _github_repo(run)
+    try:
+        _status_post(repo, run, "pending", "Validating the workshops this pull request changes…")
+        if repo is not None and run.pull_number is not None:
+            run.folders = _touched_folders(repo.get_pull(run.pull_number))
+        reader = git_reader()
+        ref = f"refs/pull/{run.pull_number}/head" if run.pull_number else run.head_sha
+        commit = reader.fetch_ref(ref=ref, commit=run.head_sha)
+        folders = run.folders if repo is not None else None
+        report = workshops_validate(
+            snapshot=snapshot_from_git(reader=reader, commit=commit, folders=folders),
+            limits=validation_limits(),
+        )
+        report["removed"] = [
+            f
+            for f in run.folders
+            if f not in {w["folder"] for w in report["workshops"]} and f not in report["skipped"]
+        ]
+        run.report = report
+        run.state, run.description = report_state(report)
+    except (GitError, GithubException) as exc:
+        log.warning("validation %s failed to run: %s", run.pk, exc)
+        run.state, run.description = (
+            ValidationRun.State.ERROR,
+            f"Validation could not run: {exc}"[:140],
+        )
+        run.report = {"error": str(exc)}
+    run.finished_at = timezone.now()
+    run.save()
+    try:
+        _status_post(repo, run, run.state, run.description)
+    except GithubException as exc:
+        log.error("validation %s: status not posted: %s", run.pk, exc)
+        raise
+    return run.state
