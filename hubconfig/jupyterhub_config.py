@@ -138,5 +138,10 @@ c.JupyterHub.load_roles = [
             # Not granted: admin:users (create / delete users), access:servers (the
             # contents of people's notebooks), tokens, groups, shutdown.
         ],
-    }
+    },
+    {
+        # Every signed-in person may sign in to the portal through the hub (OAuth).
+        "name": "user",
+        "scopes": ["self", f"access:services!service={PORTAL_SERVICE_NAME}"],
+    },
 ]
