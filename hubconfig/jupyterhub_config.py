@@ -86,6 +86,9 @@ c.JupyterHub.concurrent_spawn_limit = hs.concurrent_spawn_limit
 c.JupyterHub.last_activity_interval = hs.activity_interval
 # A direct nbgitpuller link to a stopped server starts it without an extra click.
 c.JupyterHub.implicit_spawn_seconds = 0.5
+# Answer "starting" at once instead of holding the request up to 10 s: the portal's Launch
+# returns immediately and the learner watches the hub's progress page, not a blank wait.
+c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}
 # The portal culls idle servers through the API; the hub keeps them when people log out.
 c.JupyterHub.shutdown_on_logout = False
 

@@ -58,9 +58,10 @@ def next_url_safe(*, candidate: str | None, portal_url: str) -> str:
 def _hub_oauth(api_url: str, hub_url: str, token: str, client_id: str, redirect_uri: str):
     """Return one HubOAuth per configuration (it keeps a thread for its sync calls)."""
     # Imported here: jupyterhub pulls in a lot, and most requests never sign anyone in.
+    from jupyterhub.httpclient import JupyterHubHTTPClient
     from jupyterhub.services.auth import HubOAuth
 
-    return HubOAuth(
+    oauth = HubOAuth(
         api_url=api_url + "/",
         api_token=token,
         oauth_client_id=client_id,
@@ -69,6 +70,15 @@ def _hub_oauth(api_url: str, hub_url: str, token: str, client_id: str, redirect_
         hub_prefix="/hub/",
         cache_max_age=0,
     )
+
+    async def _no_keepalive() -> None:
+        # The hub drops idle keep-alive connections and aiohttp does not retry a POST on a
+        # dropped one (the token exchange failed minutes after a first sign-in): one
+        # connection per call is plenty at sign-in rates.
+        JupyterHubHTTPClient.instance(connector_options={"force_close": True})
+
+    oauth._synchronize(_no_keepalive)
+    return oauth
 
 
 def hub_oauth_build():
