@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import secrets
@@ -160,8 +161,14 @@ def hub(live_server, fake_github, hub_content, tmp_path_factory) -> Iterator[Hub
             proc.kill()
             raise RuntimeError(f"the hub did not start:\n{log.read_text()[-4000:]}")
         time.sleep(0.2)
-    # The portal (live_server thread) talks to this hub with this token.
+    # The portal (live_server thread) talks to this hub with this token; its forms may
+    # lead there (Launch, Sign out), which the CSP must allow.
+    from django.conf import settings as django_settings
+
+    csp = copy.deepcopy(django_settings.CONTENT_SECURITY_POLICY)
+    csp["DIRECTIVES"]["form-action"] = ["'self'", hub_url]
     portal_settings = override_settings(
+        CONTENT_SECURITY_POLICY=csp,
         HUB_URL=hub_url,
         HUB_API_URL=hub.api_url,
         PORTAL_URL=live_server.url,
