@@ -28,7 +28,9 @@ c.ConfigurableHTTPProxy.command = [
     or str(ROOT / "node_modules" / ".bin" / "configurable-http-proxy")
 ]
 c.ConfigurableHTTPProxy.pid_file = str(hs.data_dir / "jupyterhub-proxy.pid")
-c.JupyterHub.db_url = os.environ.get("HUB_DB_URL") or f"sqlite:///{hs.data_dir / 'jupyterhub.sqlite'}"
+c.JupyterHub.db_url = (
+    os.environ.get("HUB_DB_URL") or f"sqlite:///{hs.data_dir / 'jupyterhub.sqlite'}"
+)
 c.JupyterHub.cookie_secret_file = str(hs.data_dir / "jupyterhub_cookie_secret")
 c.JupyterHub.pid_file = str(hs.data_dir / "jupyterhub.pid")
 
@@ -51,7 +53,9 @@ if hs.use_github:
     c.GitHubOAuthenticator.allowed_users = set(hs.github_allowed_users)
     c.GitHubOAuthenticator.allow_all = hs.github_allow_all
     # read:org lets the organisation check see private memberships too.
-    c.GitHubOAuthenticator.scope = ["read:user", "read:org"] if hs.github_allowed_orgs else ["read:user"]
+    c.GitHubOAuthenticator.scope = (
+        ["read:user", "read:org"] if hs.github_allowed_orgs else ["read:user"]
+    )
     # People already clicked "Sign in with GitHub" on the portal: no second button on the hub.
     c.Authenticator.auto_login = True
     c.GitHubOAuthenticator.logout_redirect_url = hs.portal_url + "/"
@@ -93,12 +97,16 @@ c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}
 c.JupyterHub.shutdown_on_logout = False
 
 # --- Spawner ----------------------------------------------------------------------------------
-singleuser = os.environ.get("HUB_SINGLEUSER_CMD") or str(Path(sys.executable).parent / "jupyterhub-singleuser")
+singleuser = os.environ.get("HUB_SINGLEUSER_CMD") or str(
+    Path(sys.executable).parent / "jupyterhub-singleuser"
+)
 if hs.spawner == "simple":
     # Runs servers as the hub's own user: development and tests only (see hubconfig/README.md).
     c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
     c.SimpleLocalProcessSpawner.home_dir_template = str(hs.data_dir / "home" / "{username}")
-    c.Spawner.cmd = [singleuser if Path(singleuser).exists() else shutil.which("jupyterhub-singleuser")]
+    c.Spawner.cmd = [
+        singleuser if Path(singleuser).exists() else shutil.which("jupyterhub-singleuser")
+    ]
     if os.geteuid() == 0:
         c.Spawner.args = ["--allow-root"]  # Jupyter refuses root without it
 elif hs.spawner == "systemd":
@@ -106,7 +114,9 @@ elif hs.spawner == "systemd":
     c.SystemdSpawner.mem_limit = f"{hs.server_memory_mb}M"
 elif hs.spawner == "docker":
     c.JupyterHub.spawner_class = "dockerspawner.DockerSpawner"
-    c.DockerSpawner.image = os.environ.get("SINGLEUSER_IMAGE", "quay.io/jupyter/base-notebook:latest")
+    c.DockerSpawner.image = os.environ.get(
+        "SINGLEUSER_IMAGE", "quay.io/jupyter/base-notebook:latest"
+    )
     c.DockerSpawner.mem_limit = f"{hs.server_memory_mb}M"
 elif hs.spawner == "kubernetes":
     c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"  # normally set by Zero to JupyterHub

@@ -6,7 +6,7 @@ import os
 
 
 def capacity_from_memory(*, total_mb: int, server_mb: int, reserve_mb: int = 1024) -> int:
-    """Return how many servers of server_mb fit in total_mb after reserving reserve_mb (at least 1)."""
+    """Return how many servers of server_mb fit in total_mb less reserve_mb (at least 1)."""
     if server_mb <= 0:
         raise ValueError("server_mb must be positive")
     return max(1, (total_mb - reserve_mb) // server_mb)
@@ -20,7 +20,9 @@ def host_memory_mb() -> int:
         return 0
 
 
-def capacity_resolve(*, configured: int | None, total_mb: int, server_mb: int, reserve_mb: int = 1024) -> int:
+def capacity_resolve(
+    *, configured: int | None, total_mb: int, server_mb: int, reserve_mb: int = 1024
+) -> int:
     """Return the configured capacity, else the one derived from memory."""
     if configured is not None and configured > 0:
         return configured

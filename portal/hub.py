@@ -85,7 +85,9 @@ class HubUser:
 class HubClient:
     """JupyterHub REST API calls the portal and the culler make, with one service token."""
 
-    def __init__(self, *, api_url: str, token: str, timeout: float = 10.0, page_size: int = 200) -> None:
+    def __init__(
+        self, *, api_url: str, token: str, timeout: float = 10.0, page_size: int = 200
+    ) -> None:
         self.api_url = api_url.rstrip("/")
         self.page_size = page_size
         self._http = httpx.Client(
@@ -128,7 +130,7 @@ class HubClient:
         return HubUser.from_model(response.json())
 
     def users_list(self, *, state: str = "") -> Iterator[HubUser]:
-        """Yield every user (state="active" or "ready" narrows to users with servers), page by page."""
+        """Yield every user, page by page (state="active" or "ready": only those with servers)."""
         params: dict[str, Any] = {"offset": 0, "limit": self.page_size}
         if state:
             params["state"] = state

@@ -142,7 +142,9 @@ def hub_settings_from_env(env: Mapping[str, str] | None = None) -> HubSettings:
         github_client_secret=_str(env, "GITHUB_CLIENT_SECRET"),
         github_callback_url=_str(env, "GITHUB_CALLBACK_URL", hub_url + "/hub/oauth_callback"),
         github_url=github_url,
-        github_api_url=_str(env, "GITHUB_API_URL", github_api_url_default(github_url=github_url)).rstrip("/"),
+        github_api_url=_str(
+            env, "GITHUB_API_URL", github_api_url_default(github_url=github_url)
+        ).rstrip("/"),
         github_allowed_orgs=_list(env, "GITHUB_ALLOWED_ORGS"),
         github_allowed_users=_list(env, "GITHUB_ALLOWED_USERS"),
         github_allow_all=_bool(env, "GITHUB_ALLOW_ALL", False),

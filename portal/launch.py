@@ -38,13 +38,15 @@ def workshop_launch_url(*, workshop: Workshop) -> str:
 
 
 def workshop_launch(*, user: AbstractBaseUser, workshop: Workshop) -> str:
-    """Start the learner's server (so the hub shows its progress at once), record, return the link."""
+    """Start the learner's server (the hub shows its progress), record it, return the link."""
     url = workshop_launch_url(workshop=workshop)
     with hub_client_build() as hub:
         if hub.user_get(name=user.get_username()) is None:
             raise HubUserUnknown(user.get_username())
         hub.server_start(name=user.get_username())
-    Launch.objects.create(user=user, workshop=workshop, folder=workshop.folder, title=workshop.title)
+    Launch.objects.create(
+        user=user, workshop=workshop, folder=workshop.folder, title=workshop.title
+    )
     return url
 
 
@@ -71,7 +73,8 @@ def server_view(*, user: AbstractBaseUser) -> ServerView:
         ready=bool(server and server.ready),
         pending=server.pending if server else None,
         started=server.started if server else None,
-        last_activity=(server.last_activity if server else None) or (hub_user.last_activity if hub_user else None),
+        last_activity=(server.last_activity if server else None)
+        or (hub_user.last_activity if hub_user else None),
         lab_url=f"{settings.HUB_URL}/hub/user-redirect/lab",
     )
 

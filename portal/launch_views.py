@@ -16,9 +16,13 @@ from portal import launch
 from portal.hub import HubError, HubFull, HubUnavailable
 
 
-def _hub_problem(request: HttpRequest, *, title: str, message: str, status: int = 503) -> HttpResponse:
+def _hub_problem(
+    request: HttpRequest, *, title: str, message: str, status: int = 503
+) -> HttpResponse:
     """Show a hub problem in words."""
-    return render(request, "portal/hub_problem.html", {"title": title, "message": message}, status=status)
+    return render(
+        request, "portal/hub_problem.html", {"title": title, "message": message}, status=status
+    )
 
 
 @require_POST
@@ -44,11 +48,15 @@ def workshop_launch(request: HttpRequest, slug: str) -> HttpResponse:
         )
     except HubUnavailable:
         return _hub_problem(
-            request, title="The notebook hub is unavailable", message="Please try again in a moment."
+            request,
+            title="The notebook hub is unavailable",
+            message="Please try again in a moment.",
         )
     except HubError:
         return _hub_problem(
-            request, title="Your server could not be started", message="Please try again in a moment."
+            request,
+            title="Your server could not be started",
+            message="Please try again in a moment.",
         )
     return redirect(url)
 
@@ -61,7 +69,9 @@ def my_server(request: HttpRequest) -> HttpResponse:
         server = launch.server_view(user=request.user)
     except HubError:
         return _hub_problem(
-            request, title="The notebook hub is unavailable", message="Your server's state cannot be read now."
+            request,
+            title="The notebook hub is unavailable",
+            message="Your server's state cannot be read now.",
         )
     return render(
         request,
@@ -77,6 +87,8 @@ def my_server_stop(request: HttpRequest) -> HttpResponse:
     try:
         stopped = launch.server_stop(user=request.user)
     except HubError:
-        return _hub_problem(request, title="The notebook hub is unavailable", message="Please try again.")
+        return _hub_problem(
+            request, title="The notebook hub is unavailable", message="Please try again."
+        )
     messages.success(request, "Your server is stopped." if stopped else "Your server is stopping.")
     return redirect("my_server")

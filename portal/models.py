@@ -9,9 +9,13 @@ from django.db import models
 class Launch(models.Model):
     """A learner launched a workshop: nbgitpuller put it in their server's home."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, related_name="launches", on_delete=models.CASCADE)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, related_name="launches", on_delete=models.CASCADE
+    )
     # The folder survives the workshop's removal from the catalog: the files stay in the home.
-    workshop = models.ForeignKey("catalog.Workshop", null=True, on_delete=models.SET_NULL, related_name="+")
+    workshop = models.ForeignKey(
+        "catalog.Workshop", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     folder = models.CharField(max_length=255)
     title = models.CharField(max_length=200)
     at = models.DateTimeField(auto_now_add=True)

@@ -68,7 +68,12 @@ class GitHubUser:
 class FakeGitHub:
     """GitHub's OAuth authorize / token endpoints and the REST endpoints oauthenticator calls."""
 
-    def __init__(self, *, client_id: str = "fake-client-id", client_secret: str = "fake-client-secret") -> None:
+    def __init__(
+        self,
+        *,
+        client_id: str = "fake-client-id",
+        client_secret: str = "fake-client-secret",  # noqa: S107
+    ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
         self.users: dict[str, GitHubUser] = {}
@@ -138,7 +143,9 @@ class FakeGitHub:
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length) if length else b""
         self.calls.append((h.command, path))
-        response = Response(404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"})
+        response = Response(
+            404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
+        )
         for method, pattern, handler in self.routes:
             match = pattern.fullmatch(path)
             if match and method == h.command:
@@ -185,14 +192,19 @@ class FakeGitHub:
     def _access_token(self, request: Request) -> Response:
         """Exchange a code (once) for a token, checking the client's credentials."""
         form = {**request.query, **request.form}
-        if (form.get("client_id"), form.get("client_secret")) != (self.client_id, self.client_secret):
+        if (form.get("client_id"), form.get("client_secret")) != (
+            self.client_id,
+            self.client_secret,
+        ):
             return Response(200, {"error": "incorrect_client_credentials"})
         login = self.codes.pop(form.get("code", ""), None)
         if login is None:
             return Response(200, {"error": "bad_verification_code"})
         token = "gho_" + secrets.token_hex(16)
         self.tokens[token] = login
-        return Response(200, {"access_token": token, "token_type": "bearer", "scope": "read:org,read:user"})
+        return Response(
+            200, {"access_token": token, "token_type": "bearer", "scope": "read:org,read:user"}
+        )
 
     # --- REST ---------------------------------------------------------------------------------
     def _user(self, request: Request) -> Response:
@@ -200,7 +212,9 @@ class FakeGitHub:
         if login is None:
             return Response(401, {"message": "Requires authentication"})
         u = self.users[login]
-        return Response(200, {"login": u.login, "id": u.id, "name": u.name, "email": u.email, "type": "User"})
+        return Response(
+            200, {"login": u.login, "id": u.id, "name": u.name, "email": u.email, "type": "User"}
+        )
 
     def _user_orgs(self, request: Request) -> Response:
         login = self.login_for(request)
@@ -213,4 +227,8 @@ class FakeGitHub:
         if self.login_for(request) is None:
             return Response(401, {"message": "Requires authentication"})
         org, login = request.match["org"], request.match["login"]
-        return Response(204) if login in self.org_members.get(org, set()) else Response(404, {"message": "Not Found"})
+        return (
+            Response(204)
+            if login in self.org_members.get(org, set())
+            else Response(404, {"message": "Not Found"})
+        )

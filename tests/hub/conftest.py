@@ -1,4 +1,4 @@
-"""A real JupyterHub (project config, CHP from npm) in front of the live portal and a fake GitHub."""
+"""A real JupyterHub (project config, CHP from npm), the live portal and a fake GitHub."""
 
 from __future__ import annotations
 
@@ -36,7 +36,9 @@ def _free_port() -> int:
 
 def pytest_collection_modifyitems(config, items) -> None:
     """Skip the hub tests, with the reason, when configurable-http-proxy is not installed."""
-    chp = os.environ.get("CONFIGURABLE_HTTP_PROXY") or str(ROOT / "node_modules/.bin/configurable-http-proxy")
+    chp = os.environ.get("CONFIGURABLE_HTTP_PROXY") or str(
+        ROOT / "node_modules/.bin/configurable-http-proxy"
+    )
     if Path(chp).exists():
         return
     skip = pytest.mark.skip(reason=f"configurable-http-proxy not found at {chp}: run npm install")
@@ -60,9 +62,14 @@ def fake_github() -> Iterator[FakeGitHub]:
 def hub_content(tmp_path_factory) -> ContentRepo:
     """Return the content repository the hub's learners pull from."""
     repo = ContentRepo(tmp_path_factory.mktemp("hub-content"))
-    repo.write(f"{WORKSHOP}/0-Welcome.ipynb", notebook_bytes("Welcome to the API", "Setup", "First call"))
+    repo.write(
+        f"{WORKSHOP}/0-Welcome.ipynb", notebook_bytes("Welcome to the API", "Setup", "First call")
+    )
     repo.write(f"{WORKSHOP}/1-Calls.ipynb", notebook_bytes("Calling the API", "GET", "POST"))
-    repo.write(f"{WORKSHOP}/workshop.yml", json.dumps({"title": "Intro to the API", "summary": "Your first calls."}))
+    repo.write(
+        f"{WORKSHOP}/workshop.yml",
+        json.dumps({"title": "Intro to the API", "summary": "Your first calls."}),
+    )
     repo.commit("Add the intro workshop")
     return repo
 
@@ -86,7 +93,9 @@ class Hub:
     def api(self, token: str | None = None) -> httpx.Client:
         """Return a client for the hub API with a token (the tester's by default)."""
         return httpx.Client(
-            base_url=self.api_url, headers={"Authorization": f"token {token or self.tester_token}"}, timeout=30
+            base_url=self.api_url,
+            headers={"Authorization": f"token {token or self.tester_token}"},
+            timeout=30,
         )
 
     def wait_stopped(self, user: str, timeout: float = 30) -> None:
@@ -134,7 +143,13 @@ def hub(live_server, fake_github, hub_content, tmp_path_factory) -> Iterator[Hub
     log = data / "hub.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", str(Path(__file__).parent / "hub_test_config.py")],
+            [
+                sys.executable,
+                "-m",
+                "jupyterhub",
+                "-f",
+                str(Path(__file__).parent / "hub_test_config.py"),
+            ],
             cwd=data,
             env=env,
             stdout=out,
@@ -228,7 +243,9 @@ class Browserless:
     def post(self, path: str) -> httpx.Response:
         """Submit a portal form (with its CSRF token), without following the answer."""
         return self.http.post(
-            f"{self.hub.portal_url}{path}", data={"csrfmiddlewaretoken": self.csrf()}, follow_redirects=False
+            f"{self.hub.portal_url}{path}",
+            data={"csrfmiddlewaretoken": self.csrf()},
+            follow_redirects=False,
         )
 
     def launch(self, slug: str) -> str:
@@ -248,7 +265,9 @@ class Browserless:
         params = {k: query[k][0] for k in ("repo", "branch", "targetpath")}
         with self.http.stream("GET", api, params=params) as stream:
             events = [line for line in stream.iter_lines() if line.startswith("data:")]
-        assert any('"finished"' in e for e in events) and not any('"error"' in e for e in events), events
+        assert any('"finished"' in e for e in events) and not any('"error"' in e for e in events), (
+            events
+        )
         return f"{self.hub.url}/user/{user}/{query['urlpath'][0]}"
 
 

@@ -25,7 +25,10 @@ def test_new_learner_goes_from_the_catalog_to_the_first_notebook(hub, workshop, 
     seen: list[str] = []
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 800})
-        page.on("framenavigated", lambda frame: seen.append(frame.url) if frame == page.main_frame else None)
+        page.on(
+            "framenavigated",
+            lambda frame: seen.append(frame.url) if frame == page.main_frame else None,
+        )
         page.goto(f"{hub.portal_url}/workshops/")
         page.get_by_role("link", name="Intro to the API").first.click()
         page.get_by_role("link", name="Sign in with GitHub to launch").click()
@@ -40,8 +43,9 @@ def test_new_learner_goes_from_the_catalog_to_the_first_notebook(hub, workshop, 
             page.screenshot(path=str(SHOTS.parent.parent / "test-results" / "launch-failure.png"))
             raise AssertionError(f"stuck at {page.url}; went through {seen}") from None
         assert page.url.startswith(f"{hub.url}/user/hubber/lab")
-        heading = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-RenderedMarkdown h1:has-text('Welcome to the API')"
-        page.wait_for_selector(heading, timeout=30_000)  # the notebook's own first heading, rendered
+        # The notebook's own first heading, rendered in the visible notebook.
+        panel = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+        page.wait_for_selector(f"{panel} .jp-RenderedMarkdown h1:has-text('Welcome to the API')")
         page.screenshot(path=str(SHOTS / "launch-jupyterlab.png"))
 
     # The learner went through the hub's progress page, not a blank wait.

@@ -16,7 +16,10 @@ def test_defaults_are_the_embedded_local_stack(tmp_path):
     assert not hs.use_github and hs.hub_on_loopback and hs.spawner == "simple"
     assert hs.activity_interval == 60 and hs.capacity >= 1
     # The token is made once and shared through the data dir.
-    assert hs.portal_service_token == hub_settings_from_env({"PORTAL_VAR_DIR": str(tmp_path)}).portal_service_token
+    assert (
+        hs.portal_service_token
+        == hub_settings_from_env({"PORTAL_VAR_DIR": str(tmp_path)}).portal_service_token
+    )
     assert (tmp_path / "hub" / "portal-service-token").stat().st_mode & 0o777 == 0o600
 
 

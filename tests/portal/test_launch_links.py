@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 from portal.launch_links import lab_urlpath_build, launch_url_build, puller_repo_url
 
 segment = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00"), min_size=1, max_size=20
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00"),
+    min_size=1,
+    max_size=20,
 ).filter(lambda s: s not in (".", ".."))
 
 
@@ -31,7 +33,9 @@ def test_link_has_the_documented_shape():
 
 
 def test_spaces_and_symbols_are_encoded_once_in_the_path_and_again_in_the_query():
-    path = lab_urlpath_build(target_dir="workshops", folder="My Lab & more", notebook="1 #intro?.ipynb")
+    path = lab_urlpath_build(
+        target_dir="workshops", folder="My Lab & more", notebook="1 #intro?.ipynb"
+    )
     assert path == "lab/tree/workshops/My%20Lab%20%26%20more/1%20%23intro%3F.ipynb"
 
 
@@ -42,20 +46,42 @@ def test_a_path_never_climbs_out_of_the_home():
 
 def test_local_paths_become_file_urls_and_urls_stay():
     assert puller_repo_url(configured="", source="/srv/content.git") == "file:///srv/content.git"
-    assert puller_repo_url(configured="", source="https://github.com/a/b") == "https://github.com/a/b"
+    assert (
+        puller_repo_url(configured="", source="https://github.com/a/b") == "https://github.com/a/b"
+    )
     assert puller_repo_url(configured="git://h/r", source="/srv/x") == "git://h/r"
 
 
-@given(repo=st.text(min_size=1, max_size=60), branch=st.text(min_size=1, max_size=30),
-       folder=segment, notebook=segment, target=segment)
-def test_every_value_comes_back_exactly_from_its_own_parameter(repo, branch, folder, notebook, target):
+@given(
+    repo=st.text(min_size=1, max_size=60),
+    branch=st.text(min_size=1, max_size=30),
+    folder=segment,
+    notebook=segment,
+    target=segment,
+)
+def test_every_value_comes_back_exactly_from_its_own_parameter(
+    repo, branch, folder, notebook, target
+):
     url = launch_url_build(
-        hub_url="http://hub.example", repo=repo, branch=branch, target_dir=target, folder=folder, notebook=notebook
+        hub_url="http://hub.example",
+        repo=repo,
+        branch=branch,
+        target_dir=target,
+        folder=folder,
+        notebook=notebook,
     )
     parts = urlsplit(url)
-    assert (parts.scheme, parts.netloc, parts.path) == ("http", "hub.example", "/hub/user-redirect/git-pull")
+    assert (parts.scheme, parts.netloc, parts.path) == (
+        "http",
+        "hub.example",
+        "/hub/user-redirect/git-pull",
+    )
     query = parse_qs(parts.query, keep_blank_values=True, strict_parsing=True)
     assert set(query) == {"repo", "branch", "targetpath", "urlpath"}
     assert all(len(v) == 1 for v in query.values())  # no smuggled second value
-    assert query["repo"] == [repo] and query["branch"] == [branch] and query["targetpath"] == [target]
-    assert query["urlpath"] == [lab_urlpath_build(target_dir=target, folder=folder, notebook=notebook)]
+    assert (
+        query["repo"] == [repo] and query["branch"] == [branch] and query["targetpath"] == [target]
+    )
+    assert query["urlpath"] == [
+        lab_urlpath_build(target_dir=target, folder=folder, notebook=notebook)
+    ]

@@ -135,7 +135,9 @@ def test_launch_with_the_hub_down_shows_a_clear_page(client, workshop, dead_hub)
 
 def test_my_server_needs_sign_in(client, db):
     response = client.get("/me/server")
-    assert response.status_code == 302 and response["Location"].startswith("/accounts/login?next=/me/server")
+    assert response.status_code == 302 and response["Location"].startswith(
+        "/accounts/login?next=/me/server"
+    )
 
 
 def test_header_offers_sign_in_and_flags_the_development_sign_in(client, workshop, settings):
