@@ -12,4 +12,5 @@ def site(request: HttpRequest) -> dict:
         "SITE_NAME": getattr(settings, "SITE_NAME", "API Workshops"),
         "HUB_URL": settings.HUB_URL,
         "DEBUG": settings.DEBUG,
+        "HUB_DEV_SIGNIN": getattr(settings, "HUB_DEV_SIGNIN", False),
     }

@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 import environ
 
+from portal.hubsettings import hub_settings_from_env
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -24,8 +26,10 @@ DEBUG = env.bool("DEBUG", default=True)
 DEV_SECRET_KEY = "dev-only-insecure-key-change-me"  # noqa: S105
 SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
 
-PORTAL_URL = env.str("PORTAL_URL", default="http://127.0.0.1:8000").rstrip("/")
-HUB_URL = env.str("HUB_URL", default="http://127.0.0.1:8001").rstrip("/")
+# The hub's and the portal's shared settings are parsed in one place (portal/hubsettings.py).
+HUB = hub_settings_from_env()
+PORTAL_URL = HUB.portal_url
+HUB_URL = HUB.hub_url
 ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=[urlsplit(PORTAL_URL).hostname or "127.0.0.1", "localhost", "127.0.0.1"]
 )
@@ -166,6 +170,20 @@ CATALOG_PAGE_SIZE = env.int("CATALOG_PAGE_SIZE", default=24)
 # Where people read the source (for "view source" links); derived from the source when unset.
 CATALOG_REPO_WEB_URL = env.str("CATALOG_REPO_WEB_URL", default="")
 CATALOG_GIT_TIMEOUT = env.int("CATALOG_GIT_TIMEOUT", default=300)
+
+# --- The hub: sign-in, launch, "My server" ------------------------------------------------------
+HUB_API_URL = HUB.hub_api_url
+HUB_SERVICE_TOKEN = HUB.portal_service_token
+HUB_OAUTH_CLIENT_ID = "service-portal"
+HUB_OAUTH_REDIRECT_URI = HUB.portal_oauth_redirect_uri
+HUB_DEV_SIGNIN = not HUB.use_github  # the header shows a "development sign-in" flag
+HUB_TIMEOUT = env.float("HUB_TIMEOUT", default=10.0)
+HUB_CAPACITY = HUB.capacity
+# What nbgitpuller pulls: a URL the single-user servers can reach (file:// for a local path).
+LAUNCH_REPO_URL = env.str("LAUNCH_REPO_URL", default="")
+# The folder in the learner's home that holds the content repository's clone.
+LAUNCH_TARGET_DIR = env.str("LAUNCH_TARGET_DIR", default="workshops")
+LOGIN_URL = "accounts:login"
 
 CELERY_BEAT_SCHEDULE = {
     "catalog-reconcile": {

@@ -4,11 +4,25 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from portal import views
+from portal import accounts_views, launch_views, views
+
+accounts_patterns = (
+    [
+        path("login", accounts_views.signin, name="login"),
+        path("callback", accounts_views.callback, name="callback"),
+        path("logout", accounts_views.signout, name="logout"),
+    ],
+    "accounts",
+)
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="catalog:index", permanent=False)),
+    # Before the catalog's URLs: a POST-only action on a workshop.
+    path("workshops/<slug:slug>/launch", launch_views.workshop_launch, name="launch"),
     path("workshops/", include("catalog.urls")),
+    path("accounts/", include(accounts_patterns)),
+    path("me/server", launch_views.my_server, name="my_server"),
+    path("me/server/stop", launch_views.my_server_stop, name="my_server_stop"),
     path("api/", include("catalog.api_urls")),
     path("", include("catalog.github_urls")),
     path("", include("catalog.share_urls")),

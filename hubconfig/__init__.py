@@ -1,0 +1,1 @@
+"""JupyterHub configuration for the portal: authenticators, spawner, the portal service."""

@@ -1,0 +1,160 @@
+"""JupyterHub configuration, driven by the same environment variables as the portal.
+
+Run from the repository root:  jupyterhub -f hubconfig/jupyterhub_config.py
+Everything comes from `portal.hubsettings.hub_settings_from_env()` (see .env.example).
+"""
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))  # the hub is started from anywhere; portal.* lives beside us
+
+from portal.hubsettings import PORTAL_SERVICE_NAME, hub_settings_from_env  # noqa: E402
+
+c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
+hs = hub_settings_from_env()
+hs.data_dir.mkdir(parents=True, exist_ok=True)
+
+# --- Network: public proxy, hub API, proxy API ------------------------------------------------
+c.JupyterHub.bind_url = hs.hub_bind_url
+c.JupyterHub.hub_bind_url = hs.hub_internal_url
+c.ConfigurableHTTPProxy.api_url = hs.proxy_api_url
+c.ConfigurableHTTPProxy.command = [
+    os.environ.get("CONFIGURABLE_HTTP_PROXY")
+    or str(ROOT / "node_modules" / ".bin" / "configurable-http-proxy")
+]
+c.ConfigurableHTTPProxy.pid_file = str(hs.data_dir / "jupyterhub-proxy.pid")
+c.JupyterHub.db_url = (
+    os.environ.get("HUB_DB_URL") or f"sqlite:///{hs.data_dir / 'jupyterhub.sqlite'}"
+)
+c.JupyterHub.cookie_secret_file = str(hs.data_dir / "jupyterhub_cookie_secret")
+c.JupyterHub.pid_file = str(hs.data_dir / "jupyterhub.pid")
+
+# --- Look: our templates (refusal page, development flag) ---------------------------------------
+c.JupyterHub.template_paths = [str(HERE / "templates")]
+c.JupyterHub.template_vars = {"portal_url": hs.portal_url, "dev_signin": not hs.use_github}
+
+# --- Authentication ---------------------------------------------------------------------------
+c.Authenticator.admin_users = set(hs.admin_users)
+if hs.use_github:
+    c.JupyterHub.authenticator_class = "github"
+    c.GitHubOAuthenticator.client_id = hs.github_client_id
+    c.GitHubOAuthenticator.client_secret = hs.github_client_secret
+    c.GitHubOAuthenticator.oauth_callback_url = hs.github_callback_url
+    # GitHub Enterprise, or the fake GitHub of the tests.
+    c.GitHubOAuthenticator.github_url = hs.github_url
+    c.GitHubOAuthenticator.github_api = hs.github_api_url
+    # Who may sign in is always explicit: organisations, users, or everyone with a GitHub account.
+    c.GitHubOAuthenticator.allowed_organizations = set(hs.github_allowed_orgs)
+    c.GitHubOAuthenticator.allowed_users = set(hs.github_allowed_users)
+    c.GitHubOAuthenticator.allow_all = hs.github_allow_all
+    # read:org lets the organisation check see private memberships too.
+    c.GitHubOAuthenticator.scope = (
+        ["read:user", "read:org"] if hs.github_allowed_orgs else ["read:user"]
+    )
+    # People already clicked "Sign in with GitHub" on the portal: no second button on the hub.
+    c.Authenticator.auto_login = True
+    c.GitHubOAuthenticator.logout_redirect_url = hs.portal_url + "/"
+    who = ", ".join(hs.github_allowed_orgs) or "the invited GitHub accounts"
+    c.GitHubOAuthenticator.custom_403_message = (
+        f"Your GitHub account is not allowed on this hub: it is open to members of {who}. "
+        "If you think you should be, ask the workshop organisers to add you, then sign in again."
+    )
+else:
+    if not hs.hub_on_loopback:
+        sys.exit(
+            f"Refusing the development sign-in on {hs.hub_bind_url}: it accepts any username. "
+            "Bind the hub to 127.0.0.1 or set GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET."
+        )
+    if not hs.debug:
+        sys.exit("Refusing the development sign-in with DEBUG off: set the GitHub OAuth settings.")
+    c.JupyterHub.authenticator_class = "hubconfig.devauth.DevAuthenticator"
+    c.DevAuthenticator.allow_all = True
+    c.DevAuthenticator.logout_redirect_url = hs.portal_url + "/"
+    # Names look like GitHub logins, so a later switch to GitHub keeps the same accounts.
+    c.Authenticator.username_pattern = r"^[a-z0-9](?:[a-z0-9-]{0,38})$"
+    c.JupyterHub.template_vars["announcement_login"] = (
+        "Development sign-in: no GitHub credentials are configured, so any username is "
+        "accepted without a password. For local use only."
+    )
+
+# --- Capacity and activity --------------------------------------------------------------------
+# The portal admits launches against the same number; this is the hub's backstop.
+c.JupyterHub.active_server_limit = hs.capacity
+c.JupyterHub.concurrent_spawn_limit = hs.concurrent_spawn_limit
+# Idle detection works at minute resolution only if activity is recorded that often.
+c.JupyterHub.last_activity_interval = hs.activity_interval
+# A direct nbgitpuller link to a stopped server starts it without an extra click.
+c.JupyterHub.implicit_spawn_seconds = 0.5
+# Answer "starting" at once instead of holding the request up to 10 s: the portal's Launch
+# returns immediately and the learner watches the hub's progress page, not a blank wait.
+c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}
+# The portal culls idle servers through the API; the hub keeps them when people log out.
+c.JupyterHub.shutdown_on_logout = False
+
+# --- Spawner ----------------------------------------------------------------------------------
+singleuser = os.environ.get("HUB_SINGLEUSER_CMD") or str(
+    Path(sys.executable).parent / "jupyterhub-singleuser"
+)
+if hs.spawner == "simple":
+    # Runs servers as the hub's own user: development and tests only (see hubconfig/README.md).
+    c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
+    c.SimpleLocalProcessSpawner.home_dir_template = str(hs.data_dir / "home" / "{username}")
+    c.Spawner.cmd = [
+        singleuser if Path(singleuser).exists() else shutil.which("jupyterhub-singleuser")
+    ]
+    if os.geteuid() == 0:
+        c.Spawner.args = ["--allow-root"]  # Jupyter refuses root without it
+elif hs.spawner == "systemd":
+    c.JupyterHub.spawner_class = "systemdspawner.SystemdSpawner"
+    c.SystemdSpawner.mem_limit = f"{hs.server_memory_mb}M"
+elif hs.spawner == "docker":
+    c.JupyterHub.spawner_class = "dockerspawner.DockerSpawner"
+    c.DockerSpawner.image = os.environ.get(
+        "SINGLEUSER_IMAGE", "quay.io/jupyter/base-notebook:latest"
+    )
+    c.DockerSpawner.mem_limit = f"{hs.server_memory_mb}M"
+elif hs.spawner == "kubernetes":
+    c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"  # normally set by Zero to JupyterHub
+c.Spawner.default_url = "/lab"
+c.Spawner.environment = {"JUPYTERHUB_ACTIVITY_INTERVAL": str(hs.activity_interval)}
+c.Spawner.start_timeout = 120
+c.Spawner.http_timeout = 60
+
+# --- The portal as a hub service --------------------------------------------------------------
+c.JupyterHub.services = [
+    {
+        "name": PORTAL_SERVICE_NAME,
+        "api_token": hs.portal_service_token,
+        "oauth_client_id": f"service-{PORTAL_SERVICE_NAME}",
+        "oauth_redirect_uri": hs.portal_oauth_redirect_uri,
+        # Signing in on the portal is the consent: no extra "authorize" page.
+        "oauth_no_confirm": True,
+        "display": False,
+    }
+]
+c.JupyterHub.load_roles = [
+    {
+        "name": "portal",
+        "description": "What the portal needs: see servers and activity, start and stop them",
+        "services": [PORTAL_SERVICE_NAME],
+        "scopes": [
+            "list:users",  # the culler and the status page walk all users
+            "read:users:name",  # know whose server is whose
+            "read:users:activity",  # last_activity: idle detection and the "My server" page
+            "read:servers",  # server state, start time and spawn progress
+            "servers",  # start a server on Launch, stop it on Stop and when culling
+            # Not granted: admin:users (create / delete users), access:servers (the
+            # contents of people's notebooks), tokens, groups, shutdown.
+        ],
+    },
+    {
+        # Every signed-in person may sign in to the portal through the hub (OAuth).
+        "name": "user",
+        "scopes": ["self", f"access:services!service={PORTAL_SERVICE_NAME}"],
+    },
+]

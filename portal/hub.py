@@ -1,0 +1,202 @@
+"""A small client for the JupyterHub REST API, built from settings by `hub_client_build()`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+# Without this header the hub silently truncates user lists at its page size.
+PAGINATION = "application/jupyterhub-pagination+json"
+
+
+class HubError(RuntimeError):
+    """The hub answered, but not as expected."""
+
+
+class HubUnavailable(HubError):
+    """The hub could not be reached or failed on its side."""
+
+
+class HubFull(HubError):
+    """The hub refused to start one more server (active_server_limit or spawn limit)."""
+
+
+def _when(value: str | None) -> datetime | None:
+    """Parse the hub's ISO 8601 timestamps (they end in Z)."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+@dataclass(frozen=True)
+class HubServer:
+    """A user's server as the hub reports it."""
+
+    name: str
+    ready: bool
+    pending: str | None
+    started: datetime | None
+    last_activity: datetime | None
+    url: str
+    progress_url: str
+
+    @classmethod
+    def from_model(cls, model: dict[str, Any]) -> HubServer:
+        """Build from the hub's server model."""
+        return cls(
+            name=model.get("name", ""),
+            ready=bool(model.get("ready")),
+            pending=model.get("pending"),
+            started=_when(model.get("started")),
+            last_activity=_when(model.get("last_activity")),
+            url=model.get("url", ""),
+            progress_url=model.get("progress_url", ""),
+        )
+
+
+@dataclass(frozen=True)
+class HubUser:
+    """A hub user with their servers ("" is the default server)."""
+
+    name: str
+    admin: bool
+    last_activity: datetime | None
+    servers: dict[str, HubServer]
+
+    @classmethod
+    def from_model(cls, model: dict[str, Any]) -> HubUser:
+        """Build from the hub's user model."""
+        return cls(
+            name=model["name"],
+            admin=bool(model.get("admin")),
+            last_activity=_when(model.get("last_activity")),
+            servers={k: HubServer.from_model(v) for k, v in (model.get("servers") or {}).items()},
+        )
+
+    @property
+    def server(self) -> HubServer | None:
+        """Return the default server, if it exists (running or starting)."""
+        return self.servers.get("")
+
+
+class HubClient:
+    """JupyterHub REST API calls the portal and the culler make, with one service token."""
+
+    def __init__(
+        self, *, api_url: str, token: str, timeout: float = 10.0, page_size: int = 200
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.page_size = page_size
+        self._http = httpx.Client(
+            base_url=self.api_url,
+            headers={"Authorization": f"token {token}", "Accept": PAGINATION},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+        )
+
+    def __enter__(self) -> HubClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send a request; raise HubUnavailable for network failures and 5xx answers."""
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as error:
+            raise HubUnavailable(f"The hub at {self.api_url} did not answer: {error}") from error
+        if response.status_code >= 500:
+            raise HubUnavailable(f"The hub failed: {response.status_code} {response.text[:200]}")
+        return response
+
+    @staticmethod
+    def _user_path(name: str) -> str:
+        return f"/users/{quote(name, safe='')}"
+
+    def user_get(self, *, name: str) -> HubUser | None:
+        """Return a user with their servers, or None if the hub does not know them."""
+        response = self._request("GET", self._user_path(name))
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise HubError(f"GET user {name}: {response.status_code} {response.text[:200]}")
+        return HubUser.from_model(response.json())
+
+    def users_list(self, *, state: str = "") -> Iterator[HubUser]:
+        """Yield every user, page by page (state="active" or "ready": only those with servers)."""
+        params: dict[str, Any] = {"offset": 0, "limit": self.page_size}
+        if state:
+            params["state"] = state
+        while True:
+            response = self._request("GET", "/users", params=params)
+            if response.status_code != 200:
+                raise HubError(f"GET users: {response.status_code} {response.text[:200]}")
+            body = response.json()
+            items = body["items"] if isinstance(body, dict) else body
+            for model in items:
+                yield HubUser.from_model(model)
+            following = body.get("_pagination", {}).get("next") if isinstance(body, dict) else None
+            if not following or not items:
+                return
+            params["offset"] = following["offset"]
+            params["limit"] = following.get("limit", self.page_size)
+
+    def server_start(self, *, name: str) -> str:
+        """Ask the hub to start a user's server; return "started", "pending" or "running"."""
+        response = self._request("POST", f"{self._user_path(name)}/server")
+        if response.status_code == 201:
+            return "started"
+        if response.status_code == 202:
+            return "pending"
+        if response.status_code == 400 and "already running" in response.text:
+            return "running"
+        if response.status_code == 429:
+            raise HubFull(response.json().get("message", "The hub is at capacity."))
+        raise HubError(f"start {name}: {response.status_code} {response.text[:200]}")
+
+    def server_stop(self, *, name: str) -> bool:
+        """Stop a user's server; return True once stopped, False while it is still stopping."""
+        response = self._request("DELETE", f"{self._user_path(name)}/server")
+        if response.status_code in (204, 404):
+            return True
+        if response.status_code == 202:
+            return False
+        if response.status_code == 400 and "not running" in response.text:
+            return True
+        raise HubError(f"stop {name}: {response.status_code} {response.text[:200]}")
+
+    def activity_set(self, *, name: str, last_activity: datetime) -> None:
+        """Record activity for a user's default server (needs the users:activity scope)."""
+        stamp = last_activity.isoformat().replace("+00:00", "Z")
+        response = self._request(
+            "POST",
+            f"{self._user_path(name)}/activity",
+            json={"last_activity": stamp, "servers": {"": {"last_activity": stamp}}},
+        )
+        if response.status_code != 200:
+            raise HubError(f"activity {name}: {response.status_code} {response.text[:200]}")
+
+    def token_owner(self) -> dict[str, Any]:
+        """Return the model of whoever holds this client's token (a health check)."""
+        response = self._request("GET", "/user")
+        if response.status_code != 200:
+            raise HubError(f"GET /user: {response.status_code} {response.text[:200]}")
+        return response.json()
+
+
+def hub_client_build(*, token: str | None = None) -> HubClient:
+    """Build the hub client from Django settings (the portal's service token unless told)."""
+    from django.conf import settings
+
+    return HubClient(
+        api_url=settings.HUB_API_URL,
+        token=token or settings.HUB_SERVICE_TOKEN,
+        timeout=settings.HUB_TIMEOUT,
+    )

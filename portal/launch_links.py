@@ -1,0 +1,42 @@
+"""The nbgitpuller launch link, built only from catalog and settings values (pure functions)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import PurePosixPath
+from urllib.parse import quote, urlencode
+
+
+def puller_repo_url(*, configured: str, source: str) -> str:
+    """Return the URL nbgitpuller pulls from: the configured one, else the catalog source.
+
+    A local path becomes a file:// URL, which nbgitpuller clones like any other.
+    """
+    if configured:
+        return configured
+    if "://" in source or source.startswith("git@"):
+        return source
+    return PurePosixPath(os.path.abspath(source)).as_uri()
+
+
+def lab_urlpath_build(*, target_dir: str, folder: str, notebook: str) -> str:
+    """Return JupyterLab's path to a workshop's notebook, each path segment URL-encoded."""
+    parts = [p for p in f"{target_dir}/{folder}/{notebook}".split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise ValueError("a launch path never climbs out of the learner's home")
+    return "lab/tree/" + "/".join(quote(part, safe="") for part in parts)
+
+
+def launch_url_build(
+    *, hub_url: str, repo: str, branch: str, target_dir: str, folder: str, notebook: str
+) -> str:
+    """Return the hub link that pulls the content repository and opens the workshop's notebook."""
+    query = urlencode(
+        {
+            "repo": repo,
+            "branch": branch,
+            "targetpath": target_dir,
+            "urlpath": lab_urlpath_build(target_dir=target_dir, folder=folder, notebook=notebook),
+        }
+    )
+    return f"{hub_url.rstrip('/')}/hub/user-redirect/git-pull?{query}"

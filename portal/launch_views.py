@@ -1,0 +1,94 @@
+"""Launch, "My server" and Stop: thin views over portal.launch."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from catalog.selectors import workshop_get
+from portal import launch
+from portal.hub import HubError, HubFull, HubUnavailable
+
+
+def _hub_problem(
+    request: HttpRequest, *, title: str, message: str, status: int = 503
+) -> HttpResponse:
+    """Show a hub problem in words."""
+    return render(
+        request, "portal/hub_problem.html", {"title": title, "message": message}, status=status
+    )
+
+
+@require_POST
+def workshop_launch(request: HttpRequest, slug: str) -> HttpResponse:
+    """Start the learner's server and send them to the workshop's first notebook in it."""
+    workshop = workshop_get(slug=slug)
+    if workshop is None:
+        raise Http404(f"No workshop called “{slug}”.")
+    detail = reverse("catalog:detail", args=[workshop.slug])
+    if not request.user.is_authenticated:
+        return redirect(f"{reverse('accounts:login')}?{urlencode({'next': detail})}")
+    try:
+        url = launch.workshop_launch(user=request.user, workshop=workshop)
+    except launch.NothingToLaunch as error:
+        raise Http404(str(error)) from error
+    except launch.HubUserUnknown:
+        return redirect(f"{reverse('accounts:login')}?{urlencode({'next': detail})}")
+    except HubFull:
+        return _hub_problem(
+            request,
+            title="All notebook servers are in use",
+            message="The hub is at capacity right now. Please try again in a few minutes.",
+        )
+    except HubUnavailable:
+        return _hub_problem(
+            request,
+            title="The notebook hub is unavailable",
+            message="Please try again in a moment.",
+        )
+    except HubError:
+        return _hub_problem(
+            request,
+            title="Your server could not be started",
+            message="Please try again in a moment.",
+        )
+    return redirect(url)
+
+
+@require_GET
+@login_required
+def my_server(request: HttpRequest) -> HttpResponse:
+    """Show the learner's server: state, times, workshops, a link into JupyterLab, Stop."""
+    try:
+        server = launch.server_view(user=request.user)
+    except HubError:
+        return _hub_problem(
+            request,
+            title="The notebook hub is unavailable",
+            message="Your server's state cannot be read now.",
+        )
+    return render(
+        request,
+        "portal/my_server.html",
+        {"server": server, "launches": launch.launches_recent(user=request.user)},
+    )
+
+
+@require_POST
+@login_required
+def my_server_stop(request: HttpRequest) -> HttpResponse:
+    """Stop the learner's server (their files stay in their home)."""
+    try:
+        stopped = launch.server_stop(user=request.user)
+    except HubError:
+        return _hub_problem(
+            request, title="The notebook hub is unavailable", message="Please try again."
+        )
+    messages.success(request, "Your server is stopped." if stopped else "Your server is stopping.")
+    return redirect("my_server")
