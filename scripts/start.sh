@@ -12,6 +12,7 @@ $PY manage.py sync_catalog || echo "Catalog sync failed (see above); the portal 
 cat <<MSG
 
   Portal:  ${PORTAL_URL:-http://127.0.0.1:${PORTAL_PORT}}/
+  Hub:     ${HUB_URL:-http://127.0.0.1:8001}/  (development sign-in: any username, loopback only)
   Admin:   ${PORTAL_URL:-http://127.0.0.1:${PORTAL_PORT}}/admin/  (create a user: .venv/bin/python manage.py createsuperuser)
   Stop with Ctrl-C.
 
