@@ -109,9 +109,7 @@ class Stack:
         for cmd in (["migrate", "--noinput", "-v0"], ["sync_catalog"]):
             subprocess.run([py, "manage.py", *cmd], cwd=ROOT, env=self.env, check=True, capture_output=True)
         # The tests' hub config: the project's config plus an admin token to stop servers.
-        hub = self._start(
-            [py, "-m", "jupyterhub", "-f", str(ROOT / "tests" / "hub" / "hub_test_config.py")], "hub.log"
-        )
+        hub = self._start([py, "-m", "jupyterhub", "-f", str(ROOT / "tests" / "hub" / "hub_test_config.py")], "hub.log")
         bind = self.portal_url.removeprefix("http://")
         gunicorn = str(Path(py).parent / "gunicorn")
         web = self._start([gunicorn, "portal.wsgi", "--bind", bind, "--workers", "2"], "portal.log")
@@ -216,10 +214,7 @@ def main() -> None:
                                 stack.server_stop()
                             elif not stack.server_ready():
                                 run_portal(context, stack, slug)
-                            if mode == "direct":
-                                took = run_direct(context, stack)
-                            else:
-                                took = run_portal(context, stack, slug)
+                            took = run_direct(context, stack) if mode == "direct" else run_portal(context, stack, slug)
                             times[mode[0] + temperature[0]].append(took)
                             print(f"pair {i + 1} {temperature:4} {mode:6} {took:6.2f} s", flush=True)
         finally:
