@@ -25,9 +25,13 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator:
-    """Launch Debian's Chromium once per session (never a downloaded browser)."""
+    """Launch Debian's Chromium per module (never a downloaded browser).
+
+    Module scope: Playwright's sync API allows one running instance per thread, and the hub's
+    browser tests start their own.
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
