@@ -98,7 +98,12 @@ class Stack:
     def _start(self, args: list[str], log: str) -> subprocess.Popen:
         out = open(self.tmp / log, "w")  # noqa: SIM115 - lives as long as the process
         proc = subprocess.Popen(
-            args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            args,
+            cwd=ROOT,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.procs.append(proc)
         return proc
@@ -107,9 +112,18 @@ class Stack:
         """Prepare the portal's database and catalog, start the hub and the portal."""
         py = sys.executable
         for cmd in (["migrate", "--noinput", "-v0"], ["sync_catalog"]):
-            subprocess.run([py, "manage.py", *cmd], cwd=ROOT, env=self.env, check=True, capture_output=True)
+            subprocess.run(
+                [py, "manage.py", *cmd], cwd=ROOT, env=self.env, check=True, capture_output=True
+            )
         # The tests' hub config: the project's config plus an admin token to stop servers.
+<<<<<<< HEAD
         hub = self._start([py, "-m", "jupyterhub", "-f", str(ROOT / "tests" / "hub" / "hub_test_config.py")], "hub.log")
+=======
+        hub = self._start(
+            [py, "-m", "jupyterhub", "-f", str(ROOT / "tests" / "hub" / "hub_test_config.py")],
+            "hub.log",
+        )
+>>>>>>> hub
         bind = self.portal_url.removeprefix("http://")
         gunicorn = str(Path(py).parent / "gunicorn")
         web = self._start([gunicorn, "portal.wsgi", "--bind", bind, "--workers", "2"], "portal.log")
@@ -143,7 +157,9 @@ class Stack:
             if not model.get("servers"):
                 return
             time.sleep(0.1)
-        raise SystemExit(f"the server did not stop: {model}\n{(self.tmp / 'hub.log').read_text()[-3000:]}")
+        raise SystemExit(
+            f"the server did not stop: {model}\n{(self.tmp / 'hub.log').read_text()[-3000:]}"
+        )
 
 
 def direct_link(stack: Stack) -> str:
@@ -216,7 +232,9 @@ def main() -> None:
                                 run_portal(context, stack, slug)
                             took = run_direct(context, stack) if mode == "direct" else run_portal(context, stack, slug)
                             times[mode[0] + temperature[0]].append(took)
-                            print(f"pair {i + 1} {temperature:4} {mode:6} {took:6.2f} s", flush=True)
+                            print(
+                                f"pair {i + 1} {temperature:4} {mode:6} {took:6.2f} s", flush=True
+                            )
         finally:
             stack.stop()
     med = {k: statistics.median(v) for k, v in times.items()}
