@@ -112,18 +112,12 @@ class Stack:
         """Prepare the portal's database and catalog, start the hub and the portal."""
         py = sys.executable
         for cmd in (["migrate", "--noinput", "-v0"], ["sync_catalog"]):
-            subprocess.run(
-                [py, "manage.py", *cmd], cwd=ROOT, env=self.env, check=True, capture_output=True
-            )
+            subprocess.run([py, "manage.py", *cmd], cwd=ROOT, env=self.env, check=True, capture_output=True)
         # The tests' hub config: the project's config plus an admin token to stop servers.
-<<<<<<< HEAD
-        hub = self._start([py, "-m", "jupyterhub", "-f", str(ROOT / "tests" / "hub" / "hub_test_config.py")], "hub.log")
-=======
         hub = self._start(
             [py, "-m", "jupyterhub", "-f", str(ROOT / "tests" / "hub" / "hub_test_config.py")],
             "hub.log",
         )
->>>>>>> hub
         bind = self.portal_url.removeprefix("http://")
         gunicorn = str(Path(py).parent / "gunicorn")
         web = self._start([gunicorn, "portal.wsgi", "--bind", bind, "--workers", "2"], "portal.log")
@@ -157,9 +151,7 @@ class Stack:
             if not model.get("servers"):
                 return
             time.sleep(0.1)
-        raise SystemExit(
-            f"the server did not stop: {model}\n{(self.tmp / 'hub.log').read_text()[-3000:]}"
-        )
+        raise SystemExit(f"the server did not stop: {model}\n{(self.tmp / 'hub.log').read_text()[-3000:]}")
 
 
 def direct_link(stack: Stack) -> str:
@@ -232,9 +224,7 @@ def main() -> None:
                                 run_portal(context, stack, slug)
                             took = run_direct(context, stack) if mode == "direct" else run_portal(context, stack, slug)
                             times[mode[0] + temperature[0]].append(took)
-                            print(
-                                f"pair {i + 1} {temperature:4} {mode:6} {took:6.2f} s", flush=True
-                            )
+                            print(f"pair {i + 1} {temperature:4} {mode:6} {took:6.2f} s", flush=True)
         finally:
             stack.stop()
     med = {k: statistics.median(v) for k, v in times.items()}
