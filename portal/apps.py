@@ -1,0 +1,14 @@
+"""App configuration for the site-wide pieces of the portal."""
+
+from django.apps import AppConfig
+
+
+class PortalConfig(AppConfig):
+    """The portal app (sign-in, launch, hub client)."""
+
+    name = "portal"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """Register the system checks."""
+        from portal import checks  # noqa: F401
