@@ -9,7 +9,7 @@ COPY pyproject.toml README.md ./
 COPY portal portal
 COPY catalog catalog
 COPY hubconfig hubconfig
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir ".[docker]"
 COPY . .
 RUN DEBUG=false SECRET_KEY=build-only python manage.py collectstatic --noinput -v0
 ENV PORTAL_VAR_DIR=/data DEBUG=false

@@ -118,6 +118,12 @@ elif hs.spawner == "docker":
         "SINGLEUSER_IMAGE", "quay.io/jupyter/base-notebook:latest"
     )
     c.DockerSpawner.mem_limit = f"{hs.server_memory_mb}M"
+    # Containers reach the hub by its service name on the compose network, not on loopback.
+    c.DockerSpawner.network_name = os.environ.get("DOCKER_NETWORK_NAME", "notebooks-portal_default")
+    c.DockerSpawner.remove = True  # learners' work lives in the volume below, not the container
+    c.DockerSpawner.volumes = {"jupyterhub-user-{username}": "/home/jovyan"}
+    if os.environ.get("HUB_CONNECT_URL"):
+        c.JupyterHub.hub_connect_url = os.environ["HUB_CONNECT_URL"]
 elif hs.spawner == "kubernetes":
     c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"  # normally set by Zero to JupyterHub
 c.Spawner.default_url = "/lab"

@@ -32,8 +32,10 @@ def test_compose_runs_the_whole_stack_from_one_image() -> None:
     """postgres, redis, portal, worker and beat are there; the app services share one image."""
     spec = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = spec["services"]
-    assert {"postgres", "redis", "portal", "worker", "beat"} <= set(services)
-    assert {services[name]["image"] for name in ("portal", "worker", "beat")} == {"notebooks-portal:latest"}
+    assert {"postgres", "redis", "portal", "worker", "beat", "hub"} <= set(services)
+    assert {services[name]["image"] for name in ("portal", "worker", "beat", "hub")} == {"notebooks-portal:latest"}
+    assert "jupyterhub" in services["hub"]["command"]
+    assert services["hub"]["environment"]["HUB_SPAWNER"] == "docker"
     assert "gunicorn" in services["portal"]["command"]
     assert services["worker"]["command"][:3] == ["celery", "-A", "portal"]
 
