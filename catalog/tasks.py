@@ -12,8 +12,8 @@ from catalog.services.sync import catalog_sync
 from portal.locks import LockBusy, singleton_lock
 
 
-@shared_task(soft_time_limit=540, time_limit=600, ignore_result=True)
-def catalog_sync_task(*, commit: str | None = None, trigger: str = "schedule") -> int | None:
+@shared_task(bind=True, soft_time_limit=540, time_limit=600, ignore_result=True, max_retries=5)
+def catalog_sync_task(self, *, commit: str | None = None, trigger: str = "schedule") -> int | None:
     """Sync the catalog (one sync at a time); return the SyncRun id."""
     try:
         with singleton_lock("catalog-sync", timeout=600, wait=60):
@@ -25,7 +25,10 @@ def catalog_sync_task(*, commit: str | None = None, trigger: str = "schedule") -
                     commit = push_commit_resolve(commit=commit)
             return catalog_sync(commit=commit, trigger=trigger).pk
     except LockBusy:
-        return None  # another sync holds the lock and will bring the catalog up to date
+        if trigger == "push":
+            # The running sync may predate this push: try again rather than wait for the reconcile.
+            raise self.retry(countdown=30) from None
+        return None  # a scheduled reconcile can skip: the running sync does the same work
 
 
 @shared_task(soft_time_limit=540, time_limit=600, ignore_result=True, acks_late=True)
