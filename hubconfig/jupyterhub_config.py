@@ -109,6 +109,11 @@ if hs.spawner == "simple":
     ]
     if os.geteuid() == 0:
         c.Spawner.args = ["--allow-root"]  # Jupyter refuses root without it
+    # A server with an open JupyterLab tab ignores SIGINT and SIGTERM while its websockets stay
+    # open (30 s + 30 s by default): stopping then took a minute and held a capacity slot.
+    # Files are on disk already (JupyterLab saves), so a short grace period is enough.
+    c.LocalProcessSpawner.interrupt_timeout = 5
+    c.LocalProcessSpawner.term_timeout = 3
 elif hs.spawner == "systemd":
     c.JupyterHub.spawner_class = "systemdspawner.SystemdSpawner"
     c.SystemdSpawner.mem_limit = f"{hs.server_memory_mb}M"
