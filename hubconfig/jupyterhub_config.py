@@ -132,7 +132,11 @@ elif hs.spawner == "docker":
 elif hs.spawner == "kubernetes":
     c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"  # normally set by Zero to JupyterHub
 c.Spawner.default_url = "/lab"
-c.Spawner.environment = {"JUPYTERHUB_ACTIVITY_INTERVAL": str(hs.activity_interval)}
+c.Spawner.environment = {
+    "JUPYTERHUB_ACTIVITY_INTERVAL": str(hs.activity_interval),
+    # The learner's JupyterLab settings (hubconfig/singleuser), for local spawners.
+    "JUPYTER_CONFIG_PATH": str(Path(__file__).resolve().parent / "singleuser"),
+}
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 60
 

@@ -46,6 +46,8 @@ def test_new_learner_goes_from_the_catalog_to_the_first_notebook(hub, workshop, 
         # The notebook's own first heading, rendered in the visible notebook.
         panel = ".jp-NotebookPanel:not(.lm-mod-hidden)"
         page.wait_for_selector(f"{panel} .jp-RenderedMarkdown h1:has-text('Welcome to the API')")
+        page.wait_for_timeout(1500)  # JupyterLab would show its news prompt by now
+        assert page.get_by_text("notified about official Jupyter news").count() == 0
         page.screenshot(path=str(SHOTS / "launch-jupyterlab.png"))
 
     # The learner went through the hub's progress page, not a blank wait.
