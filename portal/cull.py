@@ -80,7 +80,7 @@ def backoff_until(*, now: datetime) -> datetime | None:
     delay = backoff_seconds(
         failures=failures, interval=settings.CULL_INTERVAL, cap=settings.CULL_BACKOFF_MAX
     )
-    until = (last.finished_at or last.started_at) + timedelta(seconds=delay)
+    until = last.started_at + timedelta(seconds=delay)  # started_at: the injected clock
     return until if until > now else None
 
 

@@ -102,7 +102,9 @@ def test_pressure_counts_regular_culls_and_free_slots_and_spares_busy_and_recent
 
 
 def test_busy_checks_are_asked_only_for_servers_a_kernel_could_save():
-    servers = [server("idle", idle=4000), server("fresh", idle=10), server("old", age=5 * 3600), server("mid", idle=900)]
+    servers = [
+        server("idle", idle=4000), server("fresh", idle=10), server("old", age=5 * 3600), server("mid", idle=900)
+    ]
     assert busy_check_needed(servers=servers, now=NOW, policy=POLICY) == ["idle"]
     pressure = Pressure(capacity=4, occupied=4, waiting=1)
     assert busy_check_needed(servers=servers, now=NOW, policy=POLICY, pressure=pressure) == ["idle", "mid"]
