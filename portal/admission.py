@@ -7,7 +7,7 @@ Keys (under ADMISSION_PREFIX):
 - ``turns``: sorted set of learners holding a slot they have not used yet, scored by expiry
   (admitted from the queue, or between the admission check and the hub's answer to the start).
 Slots are counted as turns + the hub's running and starting servers, always in that order
-(see `slots_occupied`), under one Redis lock, so concurrent launches never over-admit.
+(see `_slots_free`), under one Redis lock, so concurrent launches never over-admit.
 """
 
 from __future__ import annotations
@@ -80,9 +80,19 @@ def _admit_lock(r: redis.Redis) -> Iterator[None]:
             lock.release()
 
 
-def _turns_held(r: redis.Redis) -> int:
+def _turns_held(r: redis.Redis) -> set[str]:
     r.zremrangebyscore(_key("turns"), "-inf", time.time())
-    return r.zcard(_key("turns"))
+    return set(r.zrange(_key("turns"), 0, -1))
+
+
+def _slots_free(r: redis.Redis, occupied_read: Callable[[], set[str]]) -> int:
+    """Return capacity less the slots in use: turns and the hub's servers, each learner once.
+
+    Turns are read first, then the hub: a turn released in between was already a server. A
+    learner between their turn and the hub's answer appears in both, and counts once.
+    """
+    held = _turns_held(r)
+    return settings.HUB_CAPACITY - len(held | occupied_read())
 
 
 def _queue_prune(r: redis.Redis) -> None:
@@ -111,10 +121,14 @@ def queue_snapshot() -> list[str]:
         return r.zrange(_key("queue"), 0, -1)
 
 
-def queue_admit(*, free: int) -> list[str]:
-    """Give up to free slots (less the turns already given) to the first learners; return them."""
+def queue_admit(*, occupied_read: Callable[[], set[str]]) -> list[str]:
+    """Give the free slots to the first learners in the waiting list; return them.
+
+    occupied_read returns who has a running or starting server, read under the admission lock:
+    a count taken earlier could miss a server started since.
+    """
     with _queue() as r, _admit_lock(r):
-        return _admit(r, free=free - _turns_held(r))
+        return _admit(r, free=_slots_free(r, occupied_read))
 
 
 def _admit(r: redis.Redis, *, free: int) -> list[str]:
@@ -157,10 +171,10 @@ def _waiting_ticket(r: redis.Redis, *, user: str, workshop: str) -> Ticket:
     )
 
 
-def admission_request(*, user: str, workshop: str, occupied_read: Callable[[], int]) -> Ticket:
+def admission_request(*, user: str, workshop: str, occupied_read: Callable[[], set[str]]) -> Ticket:
     """Admit a learner who needs a new server, or give them a place in the waiting list.
 
-    occupied_read returns the hub's running + starting servers. On GO the learner holds a turn
+    occupied_read returns who has a running or starting server. On GO the learner holds a turn
     until `turn_release` (call it once the hub answered the start). Redis down: DEGRADED, and
     the hub's active_server_limit is the only limit.
     """
@@ -174,9 +188,7 @@ def admission_request(*, user: str, workshop: str, occupied_read: Callable[[], i
                 return _waiting_ticket(r, user=user, workshop=workshop)
             with _admit_lock(r):
                 _queue_prune(r)
-                # Turns first, then the hub: a turn released in between was already a server.
-                occupied = _turns_held(r) + occupied_read()
-                if r.zcard(_key("queue")) == 0 and occupied < settings.HUB_CAPACITY:
+                if r.zcard(_key("queue")) == 0 and _slots_free(r, occupied_read) > 0:
                     r.zadd(_key("turns"), {user: now + settings.ADMISSION_TURN_TTL})
                     return Ticket(status=GO, workshop=workshop)
             return queue_join(user=user, workshop=workshop)
@@ -216,7 +228,7 @@ def turn_release(*, user: str) -> None:
         pass
 
 
-def queue_poll(*, user: str, occupied_read: Callable[[], int]) -> Ticket:
+def queue_poll(*, user: str, occupied_read: Callable[[], set[str]]) -> Ticket:
     """Return a waiting learner's ticket, admitting the head of the queue if slots are free."""
     try:
         with _queue() as r:
@@ -230,8 +242,7 @@ def queue_poll(*, user: str, occupied_read: Callable[[], int]) -> Ticket:
             # request a second however many learners wait.
             if r.set(_key("poll-admit"), "1", nx=True, ex=1):
                 with _admit_lock(r):
-                    held = _turns_held(r)
-                    _admit(r, free=settings.HUB_CAPACITY - held - occupied_read())
+                    _admit(r, free=_slots_free(r, occupied_read))
                 if (r.zscore(_key("turns"), user) or 0) > time.time():
                     return Ticket(status=GO, workshop=workshop)
             return _waiting_ticket(r, user=user, workshop=workshop)

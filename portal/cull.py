@@ -24,6 +24,7 @@ from portal.cull_policy import (
     cull_decide,
 )
 from portal.hub import HubClient, HubError, HubUnavailable
+from portal.launch import servers_occupied
 from portal.locks import LockBusy, singleton_lock
 from portal.models import CapacitySample, CullEvent, CullRun, ServerExtension
 
@@ -194,12 +195,11 @@ def _pass(*, hub: HubClient, now: datetime, dry_run: bool, run: CullRun | None) 
         )
         for d in culls
     )
-    freed = sum(1 for o in report.stops.values() if o in ("stopped", "gone"))
-    occupied = len(servers) - freed
-    try:
-        report.admitted = admission.queue_admit(free=capacity - occupied)
-    except admission.QueueUnavailable:
-        report.admitted = []
+    if waiting:
+        try:
+            report.admitted = admission.queue_admit(occupied_read=lambda: servers_occupied(hub=hub))
+        except admission.QueueUnavailable:
+            report.admitted = []
     failed = sum(1 for o in report.stops.values() if o == "failed")
     report.outcome = CullRun.Outcome.PARTIAL if failed else CullRun.Outcome.OK
     report.hub_requests = hub.requests

@@ -9,7 +9,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 
 from catalog.models import Workshop
-from portal.hub import HubServer, hub_client_build
+from portal import admission
+from portal.hub import HubClient, HubError, HubFull, HubServer, hub_client_build
 from portal.launch_links import launch_url_build, puller_repo_url
 from portal.models import Launch
 
@@ -20,6 +21,19 @@ class NothingToLaunch(RuntimeError):
 
 class HubUserUnknown(RuntimeError):
     """The hub does not know this portal user (signed in before the hub's database was reset)."""
+
+
+class MustWait(RuntimeError):
+    """The host is full: the learner has a place in the waiting list (or the list is down)."""
+
+    def __init__(self, ticket: admission.Ticket) -> None:
+        super().__init__(ticket.status)
+        self.ticket = ticket
+
+
+def servers_occupied(*, hub: HubClient) -> set[str]:
+    """Return who has a running, starting or stopping server ("user" or "user/name")."""
+    return {f"{u.name}/{n}" if n else u.name for u in hub.users_list(state="active") for n in u.servers}
 
 
 def workshop_launch_url(*, workshop: Workshop) -> str:
@@ -40,10 +54,26 @@ def workshop_launch_url(*, workshop: Workshop) -> str:
 def workshop_launch(*, user: AbstractBaseUser, workshop: Workshop) -> str:
     """Start the learner's server (the hub shows its progress), record it, return the link."""
     url = workshop_launch_url(workshop=workshop)
+    name = user.get_username()
     with hub_client_build() as hub:
-        if hub.user_get(name=user.get_username()) is None:
-            raise HubUserUnknown(user.get_username())
-        hub.server_start(name=user.get_username())
+        hub_user = hub.user_get(name=name)
+        if hub_user is None:
+            raise HubUserUnknown(name)
+        if hub_user.server is not None:
+            hub.server_start(name=name)  # already running or starting: no new slot needed
+        else:
+            ticket = admission.admission_request(
+                user=name, workshop=workshop.slug, occupied_read=lambda: servers_occupied(hub=hub)
+            )
+            if ticket.status == admission.WAIT:
+                raise MustWait(ticket)
+            try:
+                hub.server_start(name=name)
+            except HubFull:
+                # The hub's active_server_limit (the backstop) said no: a place, not an error.
+                raise MustWait(admission.queue_join(user=name, workshop=workshop.slug)) from None
+            finally:
+                admission.turn_release(user=name)
     Launch.objects.create(
         user=user, workshop=workshop, folder=workshop.folder, title=workshop.title
     )
@@ -91,3 +121,22 @@ def launches_recent(*, user: AbstractBaseUser) -> list[Launch]:
     for item in Launch.objects.filter(user=user).select_related("workshop")[:200]:
         seen.setdefault(item.folder, item)
     return list(seen.values())
+
+
+def queue_ticket(*, user: AbstractBaseUser) -> admission.Ticket:
+    """Return a waiting learner's ticket (admitting the head of the queue when slots are free)."""
+
+    def occupied() -> set[str]:
+        try:
+            with hub_client_build() as hub:
+                return servers_occupied(hub=hub)
+        except HubError:
+            # The hub cannot say: admit nobody now (a full house of placeholders), ask again soon.
+            return {f"?{i}" for i in range(settings.HUB_CAPACITY)}
+
+    return admission.queue_poll(user=user.get_username(), occupied_read=occupied)
+
+
+def queue_leave(*, user: AbstractBaseUser) -> None:
+    """Give up the learner's place in the waiting list."""
+    admission.queue_leave(user=user.get_username())

@@ -19,7 +19,10 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="catalog:index", permanent=False)),
     # Before the catalog's URLs: a POST-only action on a workshop.
     path("workshops/<slug:slug>/launch", launch_views.workshop_launch, name="launch"),
+    path("workshops/<slug:slug>/wait", launch_views.launch_wait, name="launch_wait"),
     path("workshops/", include("catalog.urls")),
+    path("queue/status", launch_views.queue_status, name="queue_status"),
+    path("queue/leave", launch_views.queue_leave, name="queue_leave"),
     path("accounts/", include(accounts_patterns)),
     path("me/server", launch_views.my_server, name="my_server"),
     path("me/server/stop", launch_views.my_server_stop, name="my_server_stop"),
