@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from portal import accounts_views, launch_views, views
+from portal import accounts_views, launch_views, status_views, views
 
 accounts_patterns = (
     [
@@ -26,7 +26,9 @@ urlpatterns = [
     path("accounts/", include(accounts_patterns)),
     path("me/server", launch_views.my_server, name="my_server"),
     path("me/server/stop", launch_views.my_server_stop, name="my_server_stop"),
+    path("api/status", status_views.status_api, name="status_api"),
     path("api/", include("catalog.api_urls")),
+    path("status", status_views.status_page, name="status"),
     path("", include("catalog.github_urls")),
     path("", include("catalog.share_urls")),
     path("healthz", views.healthz, name="healthz"),
