@@ -36,7 +36,9 @@ def test_status_reports_culls_runs_and_a_down_hub_without_failing(admin_client, 
     now = timezone.now()
     run = CullRun.objects.create(started_at=now - timedelta(minutes=2), finished_at=now, outcome="ok", culled=2)
     for user, minutes in (("a", 5), ("b", 50), ("c", 120)):
-        CullEvent.objects.create(run=run, user=user, reason="idle", decided_at=now - timedelta(minutes=minutes), outcome="stopped")
+        CullEvent.objects.create(
+            run=run, user=user, reason="idle", decided_at=now - timedelta(minutes=minutes), outcome="stopped"
+        )
     CapacitySample.objects.create(at=now - timedelta(hours=1), capacity=4, running=3)
     body = admin_client.get("/api/status").json()
     assert body["capacity"] >= 1 and body["culls_last_hour"] == 2
