@@ -15,7 +15,6 @@ from django.utils import timezone
 from portal import admission
 from portal.cull_policy import (
     CULL,
-    CullPolicy,
     Decision,
     Pressure,
     ServerFacts,
@@ -24,7 +23,7 @@ from portal.cull_policy import (
     cull_decide,
 )
 from portal.hub import HubClient, HubError, HubUnavailable
-from portal.launch import servers_occupied
+from portal.launch import cull_policy_current, servers_occupied
 from portal.locks import LockBusy, singleton_lock
 from portal.models import CapacitySample, CullEvent, CullRun, ServerExtension
 
@@ -54,15 +53,6 @@ def culler_client_build() -> HubClient:
         token=settings.CULLER_SERVICE_TOKEN,
         timeout=settings.CULL_TIMEOUT,
         public_url=settings.HUB_URL,
-    )
-
-
-def cull_policy_current() -> CullPolicy:
-    """Return the policy from settings."""
-    return CullPolicy(
-        idle_timeout=settings.CULL_IDLE_TIMEOUT,
-        max_age=settings.CULL_MAX_AGE,
-        pressure_idle=settings.CULL_PRESSURE_IDLE,
     )
 
 

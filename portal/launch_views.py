@@ -134,3 +134,18 @@ def queue_leave(request: HttpRequest) -> HttpResponse:
     launch.queue_leave(user=request.user)
     messages.info(request, "You left the waiting list.")
     return redirect("catalog:index")
+
+
+@require_POST
+@login_required
+def my_server_extend(request: HttpRequest) -> HttpResponse:
+    """Extend the learner's server once (when nobody is waiting)."""
+    try:
+        seconds = launch.server_extend(user=request.user)
+    except launch.CannotExtend as error:
+        messages.warning(request, str(error))
+    except HubError:
+        return _hub_problem(request, title="The notebook hub is unavailable", message="Please try again.")
+    else:
+        messages.success(request, f"Your server may now run {seconds // 60} more minutes.")
+    return redirect("my_server")

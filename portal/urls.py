@@ -26,6 +26,7 @@ urlpatterns = [
     path("accounts/", include(accounts_patterns)),
     path("me/server", launch_views.my_server, name="my_server"),
     path("me/server/stop", launch_views.my_server_stop, name="my_server_stop"),
+    path("me/server/extend", launch_views.my_server_extend, name="my_server_extend"),
     path("api/status", status_views.status_api, name="status_api"),
     path("api/", include("catalog.api_urls")),
     path("status", status_views.status_page, name="status"),

@@ -154,3 +154,38 @@ def test_redis_down_launches_still_work_and_a_full_hub_shows_the_waiting_page(
     status = person.http.get(f"{hub.portal_url}/queue/status")
     assert status.status_code == 200 and status.json()["status"] == "degraded"
     servers_stop_all(hub, ["octocat"])
+
+
+def test_my_server_shows_the_time_left_warns_and_extends_once_when_nobody_waits(
+    hub, workshop, person, settings, monkeypatch
+):
+    from portal import admission
+    from portal.models import ServerExtension
+
+    monkeypatch.setattr(admission, "_cull_soon", lambda: None)  # no worker here: nothing to queue
+
+    settings.ADMISSION_PREFIX = f"test-extend-{time.monotonic_ns()}:"
+    settings.CULL_MAX_AGE = 4 * 3600
+    settings.CULL_IDLE_TIMEOUT = 500  # under CULL_WARN_SECONDS: the warning shows at once
+    person.sign_in()
+    person.launch(workshop.slug)
+    from tests.hub.conftest import wait_ready
+
+    wait_ready(hub, "octocat")
+    try:
+        page = person.http.get(f"{hub.portal_url}/me/server").text
+        assert 'id="server-remaining"' in page and 'id="server-warning"' in page
+        assert 'id="extend-server"' in page
+        # Someone waits: no extension.
+        admission.queue_join(user="someone-else", workshop=workshop.slug)
+        assert 'id="extend-server"' not in person.http.get(f"{hub.portal_url}/me/server").text
+        assert person.post("/me/server/extend").status_code == 302
+        assert not ServerExtension.objects.exists()
+        admission.queue_leave(user="someone-else")
+        assert person.post("/me/server/extend").status_code == 302
+        assert ServerExtension.objects.get(user="octocat").seconds == settings.CULL_EXTEND_SECONDS
+        assert person.post("/me/server/extend").status_code == 302  # once only
+        assert ServerExtension.objects.count() == 1
+        assert 'id="extend-server"' not in person.http.get(f"{hub.portal_url}/me/server").text
+    finally:
+        servers_stop_all(hub, ["octocat"])
