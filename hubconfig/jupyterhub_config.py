@@ -145,11 +145,11 @@ c.JupyterHub.load_roles = [
         "description": "What the portal needs: see servers and activity, start and stop them",
         "services": [PORTAL_SERVICE_NAME],
         "scopes": [
-            "list:users",  # the culler and the status page walk all users
+            "list:users",  # admission and the status page count running servers
             "read:users:name",  # know whose server is whose
             "read:users:activity",  # last_activity: idle detection and the "My server" page
             "read:servers",  # server state, start time and spawn progress
-            "servers",  # start a server on Launch, stop it on Stop and when culling
+            "servers",  # start a server on Launch, stop it on "Stop my server" (culls: the culler's token)
             # Not granted: admin:users (create / delete users), access:servers (the
             # contents of people's notebooks), tokens, groups, shutdown.
         ],

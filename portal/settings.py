@@ -277,6 +277,11 @@ CELERY_BEAT_SCHEDULE["servers-cull"] = {
     # A run queued behind a slow one is stale by the next tick: the next run does the work.
     "options": {"expires": max(CULL_INTERVAL * 0.8, 5.0)},
 }
+CELERY_BEAT_SCHEDULE["capacity-samples-prune"] = {
+    "task": "portal.tasks.capacity_samples_prune_task",
+    "schedule": 24 * 3600.0,
+    "options": {"expires": 3600},
+}
 
 CELERY_BEAT_SCHEDULE["github-deliveries-prune"] = {
     "task": "catalog.tasks.webhook_deliveries_prune_task",
