@@ -13,7 +13,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))  # the hub is started from anywhere; portal.* lives beside us
 
-from portal.hubsettings import PORTAL_SERVICE_NAME, hub_settings_from_env  # noqa: E402
+from portal.hubsettings import CULLER_SERVICE_NAME, PORTAL_SERVICE_NAME, hub_settings_from_env  # noqa: E402
 
 c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
 hs = hub_settings_from_env()
@@ -150,7 +150,9 @@ c.JupyterHub.services = [
         # Signing in on the portal is the consent: no extra "authorize" page.
         "oauth_no_confirm": True,
         "display": False,
-    }
+    },
+    # The portal's Celery cull task calls the hub with this token (no URL, no OAuth: an API client).
+    {"name": CULLER_SERVICE_NAME, "api_token": hs.culler_service_token, "display": False},
 ]
 c.JupyterHub.load_roles = [
     {
@@ -158,13 +160,34 @@ c.JupyterHub.load_roles = [
         "description": "What the portal needs: see servers and activity, start and stop them",
         "services": [PORTAL_SERVICE_NAME],
         "scopes": [
-            "list:users",  # the culler and the status page walk all users
+            "list:users",  # admission and the status page count running servers
             "read:users:name",  # know whose server is whose
             "read:users:activity",  # last_activity: idle detection and the "My server" page
             "read:servers",  # server state, start time and spawn progress
-            "servers",  # start a server on Launch, stop it on Stop and when culling
+            "servers",  # start a server on Launch, stop it on "Stop my server" (culls: the culler's token)
             # Not granted: admin:users (create / delete users), access:servers (the
             # contents of people's notebooks), tokens, groups, shutdown.
+        ],
+    },
+    {
+        "name": "culler",
+        "description": "What the cull task needs: list servers and activity, stop servers, see busy kernels",
+        "services": [CULLER_SERVICE_NAME],
+        "scopes": [
+            "list:users",  # walk every user with a ready server (paginated)
+            "read:users:name",  # whose server is whose
+            "read:users:activity",  # last_activity: the idle time
+            "read:servers",  # started (max age), pending (skip), ready
+            "delete:servers",  # stop a server; start:servers is deliberately not granted
+            # The busy-kernel check. A kernel running a long cell sends no messages, so the
+            # server's last_activity (all the hub records) stays old while the learner's work
+            # runs: only the single-user server's GET /api/kernels tells (execution_state).
+            # Reaching it through the hub's proxy needs access:servers. The culler calls it
+            # for cull candidates only, and only that GET; it is the price of never killing
+            # running work, which is why the culler has a token of its own, not the portal's.
+            "access:servers",
+            # Not granted: servers / start:servers (no launches), admin:users (no user
+            # creation or deletion), tokens, groups, shutdown.
         ],
     },
     {

@@ -1,8 +1,8 @@
-"""Admin for launches (who pulled which workshop, when)."""
+"""Admin for launches and culls (staff see who was stopped, why and when)."""
 
 from django.contrib import admin
 
-from portal.models import Launch
+from portal.models import CullEvent, CullRun, Launch
 
 
 @admin.register(Launch)
@@ -14,3 +14,30 @@ class LaunchAdmin(admin.ModelAdmin):
     search_fields = ("user__username", "folder", "title")
     date_hierarchy = "at"
     raw_id_fields = ("user", "workshop")
+
+
+@admin.register(CullEvent)
+class CullEventAdmin(admin.ModelAdmin):
+    """Every server the culler stopped: who, which server, why, when, how it went."""
+
+    list_display = ("decided_at", "user", "server", "reason", "outcome", "idle_seconds", "age_seconds")
+    list_filter = ("reason", "outcome")
+    search_fields = ("user",)
+    date_hierarchy = "decided_at"
+    readonly_fields = [f.name for f in CullEvent._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(CullRun)
+class CullRunAdmin(admin.ModelAdmin):
+    """Cull passes with what they saw and did."""
+
+    list_display = ("started_at", "outcome", "running", "starting", "waiting", "culled", "admitted", "hub_requests")
+    list_filter = ("outcome", "dry_run")
+    date_hierarchy = "started_at"
+    readonly_fields = [f.name for f in CullRun._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False

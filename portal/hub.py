@@ -86,10 +86,19 @@ class HubClient:
     """JupyterHub REST API calls the portal and the culler make, with one service token."""
 
     def __init__(
-        self, *, api_url: str, token: str, timeout: float = 10.0, page_size: int = 200
+        self,
+        *,
+        api_url: str,
+        token: str,
+        timeout: float = 10.0,
+        page_size: int = 200,
+        public_url: str = "",
     ) -> None:
         self.api_url = api_url.rstrip("/")
+        # The proxy's address, for requests to single-user servers (the busy-kernel check).
+        self.public_url = (public_url or self.api_url.removesuffix("/hub/api")).rstrip("/")
         self.page_size = page_size
+        self.requests = 0  # every request sent, for the "never flood the hub" checks
         self._http = httpx.Client(
             base_url=self.api_url,
             headers={"Authorization": f"token {token}", "Accept": PAGINATION},
@@ -108,6 +117,7 @@ class HubClient:
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send a request; raise HubUnavailable for network failures and 5xx answers."""
+        self.requests += 1
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as error:
@@ -171,6 +181,28 @@ class HubClient:
         if response.status_code == 400 and "not running" in response.text:
             return True
         raise HubError(f"stop {name}: {response.status_code} {response.text[:200]}")
+
+    def server_delete(self, *, name: str, server: str = "") -> str:
+        """Stop a server; return "stopped" (204), "stopping" (202) or "gone" (404 / not running)."""
+        path = self._user_path(name) + (f"/servers/{quote(server, safe='')}" if server else "/server")
+        response = self._request("DELETE", path)
+        if response.status_code == 204:
+            return "stopped"
+        if response.status_code == 202:
+            return "stopping"
+        if response.status_code == 404 or (response.status_code == 400 and "not running" in response.text):
+            return "gone"
+        raise HubError(f"stop {name}/{server}: {response.status_code} {response.text[:200]}")
+
+    def kernels_busy(self, *, name: str, server: str = "") -> bool:
+        """Tell whether any kernel of a server is busy (GET /api/kernels through the hub's proxy)."""
+        base = f"{self.public_url}/user/{quote(name, safe='')}/"
+        if server:
+            base += f"{quote(server, safe='')}/"
+        response = self._request("GET", base + "api/kernels")
+        if response.status_code != 200:
+            raise HubError(f"kernels of {name}/{server}: {response.status_code}")
+        return any(k.get("execution_state") == "busy" for k in response.json())
 
     def activity_set(self, *, name: str, last_activity: datetime) -> None:
         """Record activity for a user's default server (needs the users:activity scope)."""

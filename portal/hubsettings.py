@@ -19,6 +19,7 @@ from portal.capacity import capacity_resolve, host_memory_mb
 BASE_DIR = Path(__file__).resolve().parent.parent
 PORTAL_CALLBACK_PATH = "/accounts/callback"
 PORTAL_SERVICE_NAME = "portal"
+CULLER_SERVICE_NAME = "culler"
 SPAWNERS = ("simple", "systemd", "docker", "kubernetes")
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
@@ -44,6 +45,7 @@ class HubSettings:
     github_allow_all: bool
     admin_users: tuple[str, ...]
     portal_service_token: str
+    culler_service_token: str
     capacity: int
     server_memory_mb: int
     concurrent_spawn_limit: int
@@ -151,6 +153,11 @@ def hub_settings_from_env(env: Mapping[str, str] | None = None) -> HubSettings:
         admin_users=_list(env, "HUB_ADMIN_USERS"),
         portal_service_token=service_token_resolve(
             configured=_str(env, "PORTAL_SERVICE_TOKEN"), path=data_dir / "portal-service-token"
+        ),
+        # The culler has its own token and role: a leaked portal token cannot read kernels,
+        # a leaked culler token cannot start servers.
+        culler_service_token=service_token_resolve(
+            configured=_str(env, "CULLER_SERVICE_TOKEN"), path=data_dir / "culler-service-token"
         ),
         capacity=capacity_resolve(
             configured=_int(env, "CAPACITY_MAX_SERVERS", None),

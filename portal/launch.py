@@ -7,9 +7,12 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
 
 from catalog.models import Workshop
-from portal.hub import HubServer, hub_client_build
+from portal import admission
+from portal.cull_policy import CullPolicy, ServerFacts, remaining_seconds
+from portal.hub import HubClient, HubError, HubFull, HubServer, hub_client_build
 from portal.launch_links import launch_url_build, puller_repo_url
 from portal.models import Launch
 
@@ -20,6 +23,28 @@ class NothingToLaunch(RuntimeError):
 
 class HubUserUnknown(RuntimeError):
     """The hub does not know this portal user (signed in before the hub's database was reset)."""
+
+
+class MustWait(RuntimeError):
+    """The host is full: the learner has a place in the waiting list (or the list is down)."""
+
+    def __init__(self, ticket: admission.Ticket) -> None:
+        super().__init__(ticket.status)
+        self.ticket = ticket
+
+
+def servers_occupied(*, hub: HubClient) -> set[str]:
+    """Return who has a running, starting or stopping server ("user" or "user/name")."""
+    return {f"{u.name}/{n}" if n else u.name for u in hub.users_list(state="active") for n in u.servers}
+
+
+def cull_policy_current() -> CullPolicy:
+    """Return the culling policy from settings."""
+    return CullPolicy(
+        idle_timeout=settings.CULL_IDLE_TIMEOUT,
+        max_age=settings.CULL_MAX_AGE,
+        pressure_idle=settings.CULL_PRESSURE_IDLE,
+    )
 
 
 def workshop_launch_url(*, workshop: Workshop) -> str:
@@ -40,10 +65,26 @@ def workshop_launch_url(*, workshop: Workshop) -> str:
 def workshop_launch(*, user: AbstractBaseUser, workshop: Workshop) -> str:
     """Start the learner's server (the hub shows its progress), record it, return the link."""
     url = workshop_launch_url(workshop=workshop)
+    name = user.get_username()
     with hub_client_build() as hub:
-        if hub.user_get(name=user.get_username()) is None:
-            raise HubUserUnknown(user.get_username())
-        hub.server_start(name=user.get_username())
+        hub_user = hub.user_get(name=name)
+        if hub_user is None:
+            raise HubUserUnknown(name)
+        if hub_user.server is not None:
+            hub.server_start(name=name)  # already running or starting: no new slot needed
+        else:
+            ticket = admission.admission_request(
+                user=name, workshop=workshop.slug, occupied_read=lambda: servers_occupied(hub=hub)
+            )
+            if ticket.status == admission.WAIT:
+                raise MustWait(ticket)
+            try:
+                hub.server_start(name=name)
+            except HubFull:
+                # The hub's active_server_limit (the backstop) said no: a place, not an error.
+                raise MustWait(admission.queue_join(user=name, workshop=workshop.slug)) from None
+            finally:
+                admission.turn_release(user=name)
     Launch.objects.create(
         user=user, workshop=workshop, folder=workshop.folder, title=workshop.title
     )
@@ -60,6 +101,18 @@ class ServerView:
     started: datetime | None
     last_activity: datetime | None
     lab_url: str
+    remaining_seconds: float | None = None  # before the culler stops it, if it stays idle
+    warn: bool = False  # in the last CULL_WARN_SECONDS
+    can_extend: bool = False
+
+
+def _extension_seconds(*, name: str, started: datetime | None) -> int:
+    from portal.models import ServerExtension
+
+    if started is None:
+        return 0
+    found = ServerExtension.objects.filter(user=name, server_started=started).first()
+    return found.seconds if found else 0
 
 
 def server_view(*, user: AbstractBaseUser) -> ServerView:
@@ -68,15 +121,49 @@ def server_view(*, user: AbstractBaseUser) -> ServerView:
     with hub_client_build() as hub:
         hub_user = hub.user_get(name=name)
     server: HubServer | None = hub_user.server if hub_user else None
+    last_activity = (server.last_activity if server else None) or (hub_user.last_activity if hub_user else None)
+    remaining, extended = None, 0
+    if server is not None and server.ready:
+        extended = _extension_seconds(name=name, started=server.started)
+        facts = ServerFacts(name, "", True, None, server.started, last_activity, extra_age=extended)
+        remaining = remaining_seconds(facts=facts, now=timezone.now(), policy=cull_policy_current())
+    try:
+        nobody_waits = admission.queue_length() == 0
+    except admission.QueueUnavailable:
+        nobody_waits = False
     return ServerView(
         exists=server is not None,
         ready=bool(server and server.ready),
         pending=server.pending if server else None,
         started=server.started if server else None,
-        last_activity=(server.last_activity if server else None)
-        or (hub_user.last_activity if hub_user else None),
+        last_activity=last_activity,
         lab_url=f"{settings.HUB_URL}/hub/user-redirect/lab",
+        remaining_seconds=remaining,
+        warn=remaining is not None and remaining <= settings.CULL_WARN_SECONDS,
+        can_extend=bool(remaining is not None and not extended and nobody_waits and settings.CULL_MAX_AGE),
     )
+
+
+class CannotExtend(RuntimeError):
+    """The server is not running, was extended already, or learners are waiting."""
+
+
+def server_extend(*, user: AbstractBaseUser) -> int:
+    """Extend the learner's running server's maximum age once; return the seconds granted."""
+    from django.db import IntegrityError
+
+    from portal.models import ServerExtension
+
+    view = server_view(user=user)
+    if not view.can_extend or view.started is None:
+        raise CannotExtend("Your server cannot be extended now.")
+    try:
+        ServerExtension.objects.create(
+            user=user.get_username(), server_started=view.started, seconds=settings.CULL_EXTEND_SECONDS
+        )
+    except IntegrityError as error:  # a double click: the first one won
+        raise CannotExtend("Your server was extended already.") from error
+    return settings.CULL_EXTEND_SECONDS
 
 
 def server_stop(*, user: AbstractBaseUser) -> bool:
@@ -91,3 +178,22 @@ def launches_recent(*, user: AbstractBaseUser) -> list[Launch]:
     for item in Launch.objects.filter(user=user).select_related("workshop")[:200]:
         seen.setdefault(item.folder, item)
     return list(seen.values())
+
+
+def queue_ticket(*, user: AbstractBaseUser) -> admission.Ticket:
+    """Return a waiting learner's ticket (admitting the head of the queue when slots are free)."""
+
+    def occupied() -> set[str]:
+        try:
+            with hub_client_build() as hub:
+                return servers_occupied(hub=hub)
+        except HubError:
+            # The hub cannot say: admit nobody now (a full house of placeholders), ask again soon.
+            return {f"?{i}" for i in range(settings.HUB_CAPACITY)}
+
+    return admission.queue_poll(user=user.get_username(), occupied_read=occupied)
+
+
+def queue_leave(*, user: AbstractBaseUser) -> None:
+    """Give up the learner's place in the waiting list."""
+    admission.queue_leave(user=user.get_username())

@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -40,12 +40,10 @@ def workshop_launch(request: HttpRequest, slug: str) -> HttpResponse:
         raise Http404(str(error)) from error
     except launch.HubUserUnknown:
         return redirect(f"{reverse('accounts:login')}?{urlencode({'next': detail})}")
+    except launch.MustWait:
+        return redirect("launch_wait", slug=workshop.slug)
     except HubFull:
-        return _hub_problem(
-            request,
-            title="All notebook servers are in use",
-            message="The hub is at capacity right now. Please try again in a few minutes.",
-        )
+        return redirect("launch_wait", slug=workshop.slug)
     except HubUnavailable:
         return _hub_problem(
             request,
@@ -91,4 +89,63 @@ def my_server_stop(request: HttpRequest) -> HttpResponse:
             request, title="The notebook hub is unavailable", message="Please try again."
         )
     messages.success(request, "Your server is stopped." if stopped else "Your server is stopping.")
+    return redirect("my_server")
+
+
+@require_GET
+@login_required
+def launch_wait(request: HttpRequest, slug: str) -> HttpResponse:
+    """Show the learner's place in the waiting list; the page carries on to the launch by itself."""
+    workshop = workshop_get(slug=slug)
+    if workshop is None:
+        raise Http404(f"No workshop called “{slug}”.")
+    ticket = launch.queue_ticket(user=request.user)
+    return render(
+        request,
+        "portal/waiting.html",
+        {"workshop": workshop, "ticket": ticket, "estimate_minutes": _minutes(ticket.estimate_seconds)},
+    )
+
+
+def _minutes(seconds: float) -> int:
+    return max(1, round(seconds / 60)) if seconds else 0
+
+
+@require_GET
+@login_required
+def queue_status(request: HttpRequest) -> JsonResponse:
+    """Return the learner's place as JSON (the waiting page polls it)."""
+    ticket = launch.queue_ticket(user=request.user)
+    return JsonResponse(
+        {
+            "status": ticket.status,
+            "position": ticket.position,
+            "estimate_seconds": round(ticket.estimate_seconds),
+            "estimate_minutes": _minutes(ticket.estimate_seconds),
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@require_POST
+@login_required
+def queue_leave(request: HttpRequest) -> HttpResponse:
+    """Give up the place in the waiting list."""
+    launch.queue_leave(user=request.user)
+    messages.info(request, "You left the waiting list.")
+    return redirect("catalog:index")
+
+
+@require_POST
+@login_required
+def my_server_extend(request: HttpRequest) -> HttpResponse:
+    """Extend the learner's server once (when nobody is waiting)."""
+    try:
+        seconds = launch.server_extend(user=request.user)
+    except launch.CannotExtend as error:
+        messages.warning(request, str(error))
+    except HubError:
+        return _hub_problem(request, title="The notebook hub is unavailable", message="Please try again.")
+    else:
+        messages.success(request, f"Your server may now run {seconds // 60} more minutes.")
     return redirect("my_server")

@@ -26,3 +26,98 @@ class Launch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} → {self.folder} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class CullRun(models.Model):
+    """One pass of the culler over the hub's servers."""
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Running"
+        OK = "ok", "OK"
+        PARTIAL = "partial", "Some stops failed"
+        HUB_DOWN = "hub-down", "Hub unavailable"
+        BACKOFF = "backoff", "Skipped: backing off"
+        BUSY = "busy", "Skipped: another run holds the lock"
+
+    started_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    dry_run = models.BooleanField(default=False)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.RUNNING)
+    running = models.PositiveIntegerField(default=0)
+    starting = models.PositiveIntegerField(default=0)
+    waiting = models.PositiveIntegerField(default=0)
+    culled = models.PositiveIntegerField(default=0)
+    admitted = models.PositiveIntegerField(default=0)
+    hub_requests = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        get_latest_by = "started_at"
+
+    def __str__(self) -> str:
+        return f"cull {self.started_at:%Y-%m-%d %H:%M:%S} {self.outcome}"
+
+
+class CullEvent(models.Model):
+    """A server the culler stopped (or tried to): who, why, when, and how it went."""
+
+    class Reason(models.TextChoices):
+        IDLE = "idle", "Idle longer than the timeout"
+        MAX_AGE = "max-age", "Older than the maximum age"
+        PRESSURE = "pressure", "Host full and learners waiting"
+
+    class Outcome(models.TextChoices):
+        STOPPED = "stopped", "Stopped"
+        STOPPING = "stopping", "Still stopping (202)"
+        GONE = "gone", "Already gone (404)"
+        FAILED = "failed", "Failed"
+
+    run = models.ForeignKey(CullRun, null=True, on_delete=models.SET_NULL, related_name="events")
+    user = models.CharField(max_length=255, db_index=True)
+    server = models.CharField(max_length=255, blank=True, help_text="Empty: the default server.")
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    decided_at = models.DateTimeField(db_index=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    idle_seconds = models.PositiveIntegerField(default=0)
+    age_seconds = models.PositiveIntegerField(default=0, help_text="Server lifetime when culled.")
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-decided_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user}/{self.server} {self.reason} {self.outcome}"
+
+
+class CapacitySample(models.Model):
+    """Running servers against capacity at one moment (the status page's 24 h chart)."""
+
+    at = models.DateTimeField(db_index=True)
+    capacity = models.PositiveIntegerField()
+    running = models.PositiveIntegerField()
+    starting = models.PositiveIntegerField(default=0)
+    waiting = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.running}/{self.capacity}"
+
+
+class ServerExtension(models.Model):
+    """A learner extended their server's maximum age (once per server start)."""
+
+    user = models.CharField(max_length=255)
+    server_started = models.DateTimeField()
+    seconds = models.PositiveIntegerField()
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "server_started"], name="extension_once_per_server")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} +{self.seconds}s"

@@ -239,6 +239,50 @@ HUB_KERNELS_DOCUMENTED = env.list("HUB_KERNELS_DOCUMENTED", default=["powershell
 # Time limit for one notebook marked executable in workshop.yml (nbclient).
 VALIDATION_EXECUTE_TIMEOUT = env.int("VALIDATION_EXECUTE_TIMEOUT", default=120)
 
+# --- Capacity: culling idle servers and the waiting list ---------------------------------------
+# The culler's own hub token (scopes in hubconfig/jupyterhub_config.py), shared with the hub.
+CULLER_SERVICE_TOKEN = HUB.culler_service_token
+# A server idle this long is stopped (seconds; the hub records activity every
+# HUB_ACTIVITY_INTERVAL seconds, so idle times are known to that resolution).
+CULL_IDLE_TIMEOUT = env.int("CULL_IDLE_TIMEOUT", default=1800)
+# A server older than this is stopped even if busy: one workshop slot (seconds; 0 = no limit).
+CULL_MAX_AGE = env.int("CULL_MAX_AGE", default=4 * 3600)
+# How often the cull task runs (seconds); it also admits the waiting list.
+CULL_INTERVAL = env.int("CULL_INTERVAL", default=60)
+# Stops in flight at once against the hub, and the timeout of each hub request (seconds).
+CULL_CONCURRENCY = env.int("CULL_CONCURRENCY", default=10)
+CULL_TIMEOUT = env.float("CULL_TIMEOUT", default=20.0)
+# Pressure rule: when the host is full and learners wait, servers idle at least this long
+# (seconds) are stopped early, the longest idle first, one per waiting learner; 0 = off.
+CULL_PRESSURE_IDLE = env.int("CULL_PRESSURE_IDLE", default=600)
+# Check kernels (GET /api/kernels through the hub) so a busy kernel protects its server.
+CULL_BUSY_CHECK = env.bool("CULL_BUSY_CHECK", default=True)
+# The hub down: skip runs for CULL_INTERVAL x 2^failures seconds, at most this long.
+CULL_BACKOFF_MAX = env.int("CULL_BACKOFF_MAX", default=900)
+# A learner may extend their server's maximum age once, by this much, when nobody waits.
+CULL_EXTEND_SECONDS = env.int("CULL_EXTEND_SECONDS", default=3600)
+# Learners are warned this long before their server is stopped (seconds).
+CULL_WARN_SECONDS = env.int("CULL_WARN_SECONDS", default=600)
+# Waiting list (Redis): keys under this prefix; a place not polled for ADMISSION_PLACE_TTL
+# seconds is released; an admitted learner has ADMISSION_TURN_TTL seconds to take the slot.
+ADMISSION_PREFIX = env.str("ADMISSION_PREFIX", default="portal:admission:")
+ADMISSION_PLACE_TTL = env.int("ADMISSION_PLACE_TTL", default=180)
+ADMISSION_TURN_TTL = env.int("ADMISSION_TURN_TTL", default=120)
+# GET /api/status for monitoring without a staff session: "Authorization: Bearer <token>".
+STATUS_API_TOKEN = env.str("STATUS_API_TOKEN", default="")
+
+CELERY_BEAT_SCHEDULE["servers-cull"] = {
+    "task": "portal.tasks.servers_cull_task",
+    "schedule": float(CULL_INTERVAL),
+    # A run queued behind a slow one is stale by the next tick: the next run does the work.
+    "options": {"expires": max(CULL_INTERVAL * 0.8, 5.0)},
+}
+CELERY_BEAT_SCHEDULE["capacity-samples-prune"] = {
+    "task": "portal.tasks.capacity_samples_prune_task",
+    "schedule": 24 * 3600.0,
+    "options": {"expires": 3600},
+}
+
 CELERY_BEAT_SCHEDULE["github-deliveries-prune"] = {
     "task": "catalog.tasks.webhook_deliveries_prune_task",
     "schedule": 6 * 3600.0,

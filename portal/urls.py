@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from portal import accounts_views, launch_views, views
+from portal import accounts_views, launch_views, status_views, views
 
 accounts_patterns = (
     [
@@ -19,11 +19,17 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="catalog:index", permanent=False)),
     # Before the catalog's URLs: a POST-only action on a workshop.
     path("workshops/<slug:slug>/launch", launch_views.workshop_launch, name="launch"),
+    path("workshops/<slug:slug>/wait", launch_views.launch_wait, name="launch_wait"),
     path("workshops/", include("catalog.urls")),
+    path("queue/status", launch_views.queue_status, name="queue_status"),
+    path("queue/leave", launch_views.queue_leave, name="queue_leave"),
     path("accounts/", include(accounts_patterns)),
     path("me/server", launch_views.my_server, name="my_server"),
     path("me/server/stop", launch_views.my_server_stop, name="my_server_stop"),
+    path("me/server/extend", launch_views.my_server_extend, name="my_server_extend"),
+    path("api/status", status_views.status_api, name="status_api"),
     path("api/", include("catalog.api_urls")),
+    path("status", status_views.status_page, name="status"),
     path("", include("catalog.github_urls")),
     path("", include("catalog.share_urls")),
     path("healthz", views.healthz, name="healthz"),

@@ -85,6 +85,7 @@ class Hub:
     tester_token: str
     data_dir: Path
     log: Path
+    culler_token: str = ""
 
     def home(self, user: str) -> Path:
         """Return a user's home directory (SimpleLocalProcessSpawner)."""
@@ -122,6 +123,7 @@ def hub(live_server, fake_github, hub_content, tmp_path_factory) -> Iterator[Hub
     data = tmp_path_factory.mktemp("hubdata")
     hub_url = f"http://127.0.0.1:{_free_port()}"
     portal_token, tester_token = secrets.token_hex(32), secrets.token_hex(32)
+    culler_token = secrets.token_hex(32)
     env = {
         **os.environ,
         "PROJECT_HUB_CONFIG": str(ROOT / "hubconfig" / "jupyterhub_config.py"),
@@ -133,6 +135,7 @@ def hub(live_server, fake_github, hub_content, tmp_path_factory) -> Iterator[Hub
         "HUB_PROXY_API_URL": f"http://127.0.0.1:{_free_port()}",
         "PORTAL_URL": live_server.url,
         "PORTAL_SERVICE_TOKEN": portal_token,
+        "CULLER_SERVICE_TOKEN": culler_token,
         "GITHUB_CLIENT_ID": fake_github.client_id,
         "GITHUB_CLIENT_SECRET": fake_github.client_secret,
         "GITHUB_URL": fake_github.url,
@@ -164,6 +167,7 @@ def hub(live_server, fake_github, hub_content, tmp_path_factory) -> Iterator[Hub
         tester_token=tester_token,
         data_dir=data,
         log=log,
+        culler_token=culler_token,
     )
     deadline = time.monotonic() + 60
     while True:
@@ -188,6 +192,7 @@ def hub(live_server, fake_github, hub_content, tmp_path_factory) -> Iterator[Hub
         HUB_API_URL=hub.api_url,
         PORTAL_URL=live_server.url,
         HUB_SERVICE_TOKEN=portal_token,
+        CULLER_SERVICE_TOKEN=culler_token,
         HUB_OAUTH_REDIRECT_URI=live_server.url + "/accounts/callback",
         HUB_DEV_SIGNIN=False,
         CATALOG_SOURCE=hub_content.url,

@@ -1,0 +1,268 @@
+"""Admission at launch: a slot while running + starting < capacity, else a FIFO waiting list in Redis.
+
+Keys (under ADMISSION_PREFIX):
+- ``queue``: sorted set of learners waiting, scored by arrival (a learner holds one place);
+- ``seen:<user>``: the workshop they wait for, expiring ADMISSION_PLACE_TTL after their last
+  poll (a place left unattended is released);
+- ``turns``: sorted set of learners holding a slot they have not used yet, scored by expiry
+  (admitted from the queue, or between the admission check and the hub's answer to the start).
+Slots are counted as turns + the hub's running and starting servers, always in that order
+(see `_slots_free`), under one Redis lock, so concurrent launches never over-admit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+
+import redis
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+GO, WAIT, DEGRADED = "go", "wait", "degraded"
+
+
+class QueueUnavailable(RuntimeError):
+    """Redis cannot be reached: the waiting list is degraded."""
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A learner's place: go (launch now), wait (position, estimate) or degraded (no queue)."""
+
+    status: str
+    position: int = 0
+    estimate_seconds: float = 0.0
+    workshop: str = ""
+
+
+def _key(name: str) -> str:
+    return settings.ADMISSION_PREFIX + name
+
+
+_clients: dict[str, redis.Redis] = {}
+
+
+def _redis() -> redis.Redis:
+    """Return a Redis client with short timeouts: a dead Redis must not hold a launch up."""
+    url = settings.REDIS_URL
+    if url not in _clients:
+        _clients[url] = redis.Redis.from_url(
+            url, socket_timeout=1.0, socket_connect_timeout=0.5, decode_responses=True
+        )
+    return _clients[url]
+
+
+@contextmanager
+def _queue() -> Iterator[redis.Redis]:
+    """Yield Redis, turning its failures into QueueUnavailable."""
+    try:
+        yield _redis()
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
+        log.warning("waiting list unavailable: %s", error)
+        raise QueueUnavailable(str(error)) from error
+
+
+@contextmanager
+def _admit_lock(r: redis.Redis) -> Iterator[None]:
+    """Serialise admission decisions (a few milliseconds each) across every portal process."""
+    lock = r.lock(_key("admit-lock"), timeout=30, blocking_timeout=20)
+    if not lock.acquire():
+        raise QueueUnavailable("admission lock not acquired")
+    try:
+        yield
+    finally:
+        with suppress(redis.exceptions.LockError):  # expired: already free
+            lock.release()
+
+
+def _turns_held(r: redis.Redis) -> set[str]:
+    r.zremrangebyscore(_key("turns"), "-inf", time.time())
+    return set(r.zrange(_key("turns"), 0, -1))
+
+
+def _slots_free(r: redis.Redis, occupied_read: Callable[[], set[str]]) -> int:
+    """Return capacity less the slots in use: turns and the hub's servers, each learner once.
+
+    Turns are read first, then the hub: a turn released in between was already a server. A
+    learner between their turn and the hub's answer appears in both, and counts once.
+    """
+    held = _turns_held(r)
+    return settings.HUB_CAPACITY - len(held | occupied_read())
+
+
+def _queue_prune(r: redis.Redis) -> None:
+    """Release the places of learners who stopped polling."""
+    members = r.zrange(_key("queue"), 0, -1)
+    if not members:
+        return
+    pipe = r.pipeline()
+    for user in members:
+        pipe.exists(_key(f"seen:{user}"))
+    for user, alive in zip(members, pipe.execute(), strict=True):
+        if not alive:
+            log.info("waiting list: %s left (place unattended)", user)
+            r.zrem(_key("queue"), user)
+
+
+def queue_length() -> int:
+    """Return how many learners wait."""
+    with _queue() as r:
+        return r.zcard(_key("queue"))
+
+
+def queue_snapshot() -> list[str]:
+    """Return the waiting learners, first first."""
+    with _queue() as r:
+        return r.zrange(_key("queue"), 0, -1)
+
+
+def queue_admit(*, occupied_read: Callable[[], set[str]]) -> list[str]:
+    """Give the free slots to the first learners in the waiting list; return them.
+
+    occupied_read returns who has a running or starting server, read under the admission lock:
+    a count taken earlier could miss a server started since.
+    """
+    with _queue() as r, _admit_lock(r):
+        return _admit(r, free=_slots_free(r, occupied_read))
+
+
+def _admit(r: redis.Redis, *, free: int) -> list[str]:
+    _queue_prune(r)
+    if free <= 0:
+        return []
+    admitted = r.zrange(_key("queue"), 0, free - 1)
+    if admitted:
+        expiry = time.time() + settings.ADMISSION_TURN_TTL
+        pipe = r.pipeline()
+        pipe.zrem(_key("queue"), *admitted)
+        pipe.zadd(_key("turns"), dict.fromkeys(admitted, expiry))
+        pipe.execute()
+        log.info("waiting list: admitted %s", ", ".join(admitted))
+    return admitted
+
+
+def lifetime_observed() -> float:
+    """Return the mean lifetime of recently culled servers (seconds), for wait estimates."""
+    from portal.models import CullEvent
+
+    recent = [
+        a for a in CullEvent.objects.order_by("-decided_at").values_list("age_seconds", flat=True)[:50] if a
+    ]
+    return sum(recent) / len(recent) if recent else float(settings.CULL_IDLE_TIMEOUT)
+
+
+def _waiting_ticket(r: redis.Redis, *, user: str, workshop: str) -> Ticket:
+    from portal.cull_policy import wait_estimate
+
+    rank = r.zrank(_key("queue"), user)
+    position = (rank or 0) + 1
+    return Ticket(
+        status=WAIT,
+        position=position,
+        estimate_seconds=wait_estimate(
+            position=position, capacity=settings.HUB_CAPACITY, lifetime=lifetime_observed()
+        ),
+        workshop=workshop,
+    )
+
+
+def admission_request(*, user: str, workshop: str, occupied_read: Callable[[], set[str]]) -> Ticket:
+    """Admit a learner who needs a new server, or give them a place in the waiting list.
+
+    occupied_read returns who has a running or starting server. On GO the learner holds a turn
+    until `turn_release` (call it once the hub answered the start). Redis down: DEGRADED, and
+    the hub's active_server_limit is the only limit.
+    """
+    try:
+        with _queue() as r:
+            now = time.time()
+            if (r.zscore(_key("turns"), user) or 0) > now:
+                return Ticket(status=GO, workshop=workshop)  # their turn came
+            if r.zscore(_key("queue"), user) is not None:
+                r.set(_key(f"seen:{user}"), workshop, ex=settings.ADMISSION_PLACE_TTL)
+                return _waiting_ticket(r, user=user, workshop=workshop)
+            with _admit_lock(r):
+                _queue_prune(r)
+                if r.zcard(_key("queue")) == 0 and _slots_free(r, occupied_read) > 0:
+                    r.zadd(_key("turns"), {user: now + settings.ADMISSION_TURN_TTL})
+                    return Ticket(status=GO, workshop=workshop)
+            return queue_join(user=user, workshop=workshop)
+    except QueueUnavailable:
+        return Ticket(status=DEGRADED, workshop=workshop)
+
+
+def queue_join(*, user: str, workshop: str) -> Ticket:
+    """Put a learner at the end of the waiting list (once) and ask the culler to make room."""
+    try:
+        with _queue() as r:
+            r.set(_key(f"seen:{user}"), workshop, ex=settings.ADMISSION_PLACE_TTL)
+            r.zadd(_key("queue"), {user: r.incr(_key("seq"))}, nx=True)
+            ticket = _waiting_ticket(r, user=user, workshop=workshop)
+    except QueueUnavailable:
+        return Ticket(status=DEGRADED, workshop=workshop)
+    _cull_soon()
+    return ticket
+
+
+def _cull_soon() -> None:
+    """Queue a cull pass now: under pressure it frees the longest-idle servers (the lock dedups)."""
+    from portal.tasks import servers_cull_task
+
+    try:
+        servers_cull_task.apply_async(expires=settings.CULL_INTERVAL)
+    except Exception as error:  # noqa: BLE001 - a missing broker must not fail a launch
+        log.warning("could not queue a cull pass: %s", error)
+
+
+def turn_release(*, user: str) -> None:
+    """Drop a learner's turn: the hub now counts their server (or refused it)."""
+    try:
+        with _queue() as r:
+            r.zrem(_key("turns"), user)
+    except QueueUnavailable:
+        pass
+
+
+def queue_poll(*, user: str, occupied_read: Callable[[], set[str]]) -> Ticket:
+    """Return a waiting learner's ticket, admitting the head of the queue if slots are free."""
+    try:
+        with _queue() as r:
+            if (r.zscore(_key("turns"), user) or 0) > time.time():
+                return Ticket(status=GO, workshop=r.get(_key(f"seen:{user}")) or "")
+            workshop = r.get(_key(f"seen:{user}"))
+            if r.zscore(_key("queue"), user) is None or workshop is None:
+                return Ticket(status="gone")
+            r.set(_key(f"seen:{user}"), workshop, ex=settings.ADMISSION_PLACE_TTL)
+            # One poller per second does the admission check for everyone: the hub sees one
+            # request a second however many learners wait.
+            if r.set(_key("poll-admit"), "1", nx=True, ex=1):
+                with _admit_lock(r):
+                    _admit(r, free=_slots_free(r, occupied_read))
+                if (r.zscore(_key("turns"), user) or 0) > time.time():
+                    return Ticket(status=GO, workshop=workshop)
+            return _waiting_ticket(r, user=user, workshop=workshop)
+    except QueueUnavailable:
+        return Ticket(status=DEGRADED)
+
+
+def queue_leave(*, user: str) -> None:
+    """Give up a place in the waiting list."""
+    try:
+        with _queue() as r:
+            r.zrem(_key("queue"), user)
+            r.delete(_key(f"seen:{user}"))
+    except QueueUnavailable:
+        pass
+
+
+def queue_state() -> tuple[int, bool]:
+    """Return (learners waiting, whether the waiting list works) for the status page."""
+    try:
+        return queue_length(), True
+    except QueueUnavailable:
+        return 0, False

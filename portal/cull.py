@@ -1,0 +1,251 @@
+"""Cull servers through the hub by the policy in portal.cull_policy, and admit the waiting list."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from portal import admission
+from portal.cull_policy import (
+    CULL,
+    Decision,
+    Pressure,
+    ServerFacts,
+    backoff_seconds,
+    busy_check_needed,
+    cull_decide,
+)
+from portal.hub import HubClient, HubError, HubUnavailable
+from portal.launch import cull_policy_current, servers_occupied
+from portal.locks import LockBusy, singleton_lock
+from portal.models import CapacitySample, CullEvent, CullRun, ServerExtension
+
+log = logging.getLogger(__name__)
+LOCK_NAME = "servers-cull"
+# Longer than the task's hard time limit (portal.tasks), so a killed run frees the lock by expiry.
+LOCK_TIMEOUT = 360
+
+
+@dataclass
+class CullReport:
+    """What a cull pass saw, decided and did."""
+
+    run: CullRun | None
+    outcome: str
+    decisions: list[Decision] = field(default_factory=list)
+    stops: dict[str, str] = field(default_factory=dict)  # key -> stopped / stopping / gone / failed
+    admitted: list[str] = field(default_factory=list)
+    waiting: int = 0
+    hub_requests: int = 0
+
+
+def culler_client_build() -> HubClient:
+    """Build the hub client with the culler's own token and timeouts."""
+    return HubClient(
+        api_url=settings.HUB_API_URL,
+        token=settings.CULLER_SERVICE_TOKEN,
+        timeout=settings.CULL_TIMEOUT,
+        public_url=settings.HUB_URL,
+    )
+
+
+def backoff_until(*, now: datetime) -> datetime | None:
+    """Return until when runs are skipped because the last runs found the hub down, if so."""
+    failures, last = 0, None
+    for run in CullRun.objects.filter(dry_run=False).exclude(
+        outcome__in=[CullRun.Outcome.BACKOFF, CullRun.Outcome.BUSY, CullRun.Outcome.RUNNING]
+    )[:12]:
+        if run.outcome != CullRun.Outcome.HUB_DOWN:
+            break
+        failures += 1
+        last = last or run
+    if not failures or last is None:
+        return None
+    delay = backoff_seconds(
+        failures=failures, interval=settings.CULL_INTERVAL, cap=settings.CULL_BACKOFF_MAX
+    )
+    until = last.started_at + timedelta(seconds=delay)  # started_at: the injected clock
+    return until if until > now else None
+
+
+def _servers_read(*, hub: HubClient, state: str) -> list[ServerFacts]:
+    """List every server of every user the hub reports in state, pagination followed."""
+    servers = []
+    for user in hub.users_list(state=state):
+        for name, server in user.servers.items():
+            servers.append(
+                ServerFacts(
+                    user=user.name,
+                    server=name,
+                    ready=server.ready,
+                    pending=server.pending,
+                    started=server.started,
+                    # A server's own activity; a user's is the fallback (hubs before 0.9).
+                    last_activity=server.last_activity or user.last_activity,
+                )
+            )
+    if not servers:
+        return servers
+    extensions = {
+        (e.user, e.server_started): e.seconds
+        for e in ServerExtension.objects.filter(user__in={s.user for s in servers})
+    }
+    return [
+        ServerFacts(**{**s.__dict__, "extra_age": extensions.get((s.user, s.started), 0)})
+        for s in servers
+    ]
+
+
+def _busy_read(*, hub: HubClient, keys: list[str], facts: dict[str, ServerFacts]) -> dict[str, bool]:
+    """Ask the candidates' servers whether a kernel is busy, a bounded number at a time."""
+    if not keys or not settings.CULL_BUSY_CHECK:
+        return {}
+
+    def check(key: str) -> bool:
+        try:
+            return hub.kernels_busy(name=facts[key].user, server=facts[key].server)
+        except HubError as error:
+            # A server that cannot answer its own API is serving nobody's work: not busy.
+            log.warning("kernels of %s unreadable, counted as not busy: %s", key, error)
+            return False
+
+    with ThreadPoolExecutor(max_workers=max(1, settings.CULL_CONCURRENCY)) as pool:
+        return dict(zip(keys, pool.map(check, keys), strict=True))
+
+
+def _stops_run(*, hub: HubClient, culls: list[Decision]) -> dict[str, str]:
+    """Stop the culled servers concurrently (bounded); stop sending once the hub is down."""
+    hub_down = threading.Event()
+
+    def stop(decision: Decision) -> str:
+        if hub_down.is_set():
+            return "failed"  # no point hammering a hub that stopped answering
+        try:
+            return hub.server_delete(name=decision.facts.user, server=decision.facts.server)
+        except HubUnavailable as error:
+            hub_down.set()
+            log.error("stopping %s: the hub is unavailable: %s", decision.key, error)
+            return "failed"
+        except HubError as error:
+            log.error("stopping %s failed: %s", decision.key, error)
+            return "failed"
+
+    with ThreadPoolExecutor(max_workers=max(1, settings.CULL_CONCURRENCY)) as pool:
+        outcomes = list(pool.map(stop, culls))
+    return {d.key: o for d, o in zip(culls, outcomes, strict=True)}
+
+
+def _waiting_count() -> int:
+    """Return how many learners wait (0 when the waiting list is unavailable)."""
+    try:
+        return admission.queue_length()
+    except admission.QueueUnavailable:
+        return 0
+
+
+def _pass(*, hub: HubClient, now: datetime, dry_run: bool, run: CullRun | None) -> CullReport:
+    """Read, decide, stop, record and admit: one pass (the lock is held by the caller)."""
+    policy = cull_policy_current()
+    waiting = _waiting_count()
+    # Nobody waiting: only ready servers matter (state=ready; pending ones are skipped anyway).
+    # Learners waiting: state=active also lists starting servers, which hold capacity too.
+    servers = _servers_read(hub=hub, state="active" if waiting else "ready")
+    running = sum(1 for s in servers if s.ready and not s.pending)
+    starting = len(servers) - running
+    capacity = settings.HUB_CAPACITY
+    pressure = Pressure(capacity=capacity, occupied=len(servers), waiting=waiting) if waiting else None
+    facts = {s.key: s for s in servers}
+    keys = busy_check_needed(servers=servers, now=now, policy=policy, pressure=pressure)
+    busy = _busy_read(hub=hub, keys=keys, facts=facts)
+    decisions = cull_decide(servers=servers, now=now, policy=policy, busy=busy, pressure=pressure)
+    report = CullReport(run=run, outcome="ok", decisions=decisions, waiting=waiting)
+    if dry_run:
+        report.hub_requests = hub.requests
+        return report
+
+    culls = [d for d in decisions if d.action == CULL]
+    report.stops = _stops_run(hub=hub, culls=culls)
+    CullEvent.objects.bulk_create(
+        CullEvent(
+            run=run,
+            user=d.facts.user,
+            server=d.facts.server,
+            reason=d.reason,
+            decided_at=now,
+            outcome=report.stops[d.key],
+            idle_seconds=int(d.idle),
+            age_seconds=int(d.age),
+        )
+        for d in culls
+    )
+    if waiting:
+        try:
+            report.admitted = admission.queue_admit(occupied_read=lambda: servers_occupied(hub=hub))
+        except admission.QueueUnavailable:
+            report.admitted = []
+    failed = sum(1 for o in report.stops.values() if o == "failed")
+    report.outcome = CullRun.Outcome.PARTIAL if failed else CullRun.Outcome.OK
+    report.hub_requests = hub.requests
+    CapacitySample.objects.create(
+        at=now, capacity=capacity, running=running, starting=starting, waiting=waiting
+    )
+    if run is not None:
+        run.running, run.starting, run.waiting = running, starting, waiting
+        run.culled = len(culls) - failed
+        run.admitted = len(report.admitted)
+    return report
+
+
+def servers_cull(*, now: datetime | None = None, dry_run: bool = False, hub: HubClient | None = None) -> CullReport:
+    """Run one cull pass: stop idle, over-age and (under pressure) longest-idle servers; admit the queue.
+
+    Exactly one pass runs at a time (a lock); after runs that found the hub down, passes are
+    skipped for an exponentially growing, capped time so a struggling hub is not flooded.
+    """
+    now = now or timezone.now()
+    own_client = hub is None
+    hub = hub or culler_client_build()
+    try:
+        if dry_run:
+            return _pass(hub=hub, now=now, dry_run=True, run=None)
+        until = backoff_until(now=now)
+        if until is not None:
+            log.warning("cull skipped: the hub was down, backing off until %s", until.isoformat())
+            run = CullRun.objects.create(started_at=now, finished_at=now, outcome=CullRun.Outcome.BACKOFF)
+            return CullReport(run=run, outcome=run.outcome)
+        try:
+            with singleton_lock(LOCK_NAME, timeout=LOCK_TIMEOUT):
+                run = CullRun.objects.create(started_at=now)
+                try:
+                    report = _pass(hub=hub, now=now, dry_run=False, run=run)
+                except HubUnavailable as error:
+                    log.error("cull: the hub is unavailable: %s", error)
+                    report = CullReport(run=run, outcome=CullRun.Outcome.HUB_DOWN, hub_requests=hub.requests)
+                    run.error = str(error)[:2000]
+                run.outcome = report.outcome
+                run.hub_requests = report.hub_requests
+                run.finished_at = timezone.now()
+                run.save()
+                return report
+        except LockBusy:
+            log.info("cull skipped: another run holds the lock")
+            return CullReport(run=None, outcome=CullRun.Outcome.BUSY)
+    finally:
+        if own_client:
+            hub.close()
+
+
+@transaction.atomic
+def capacity_samples_prune(*, now: datetime, keep_days: int = 7) -> int:
+    """Delete capacity samples and cull runs older than keep_days; return how many went."""
+    cutoff = now - timedelta(days=keep_days)
+    deleted, _ = CapacitySample.objects.filter(at__lt=cutoff).delete()
+    runs, _ = CullRun.objects.filter(started_at__lt=cutoff).delete()
+    return deleted + runs

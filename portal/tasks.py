@@ -1,0 +1,26 @@
+"""Celery tasks of the portal: thin wrappers around the cull service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.utils import timezone
+
+# Below portal.cull.LOCK_TIMEOUT: a run killed at the hard limit frees the lock by expiry.
+CULL_SOFT_LIMIT, CULL_HARD_LIMIT = 240, 300
+
+
+@shared_task(soft_time_limit=CULL_SOFT_LIMIT, time_limit=CULL_HARD_LIMIT, ignore_result=True, acks_late=False)
+def servers_cull_task() -> int | None:
+    """Run one cull pass (skipped if another holds the lock); return the CullRun id."""
+    from portal.cull import servers_cull
+
+    report = servers_cull(now=timezone.now())
+    return report.run.pk if report.run else None
+
+
+@shared_task(soft_time_limit=60, time_limit=120, ignore_result=True)
+def capacity_samples_prune_task() -> int:
+    """Forget capacity samples and cull runs older than a week."""
+    from portal.cull import capacity_samples_prune
+
+    return capacity_samples_prune(now=timezone.now())

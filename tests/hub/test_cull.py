@@ -1,0 +1,186 @@
+"""The culler against a real hub: idle, busy kernels, maximum age, pagination, one run at a time."""
+
+from __future__ import annotations
+
+import io
+import math
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from portal.cull import culler_client_build, servers_cull
+from portal.hub import HubClient
+from portal.models import CullEvent, CullRun
+from tests.hub.cullkit import kernel_make_busy, servers_running, servers_start, servers_stop_all, users_create
+
+pytestmark = [pytest.mark.hub, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def cull_settings(hub, settings):
+    """Default policy; a waiting list of its own (the Redis is shared)."""
+    settings.CULL_IDLE_TIMEOUT = 1800
+    settings.CULL_MAX_AGE = 4 * 3600
+    settings.CULL_PRESSURE_IDLE = 600
+    settings.HUB_CAPACITY = 4
+    settings.ADMISSION_PREFIX = f"test-cull-{time.monotonic_ns()}:"
+    return settings
+
+
+def mine(report, names):
+    return {d.key: (d.action, d.reason) for d in report.decisions if d.key in names}
+
+
+def test_idle_servers_are_culled_after_the_timeout_and_recorded(hub, cull_settings):
+    names = ["idle-ada", "idle-bob"]
+    servers_start(hub, names)
+    try:
+        now = timezone.now()
+        report = servers_cull(now=now)
+        assert mine(report, names) == {n: ("keep", "active") for n in names}
+        assert not any(k in names for k in report.stops)
+
+        out = io.StringIO()
+        call_command("cull", "--dry-run", stdout=out)
+        lines = {line.split()[0]: line.split()[1:3] for line in out.getvalue().splitlines() if line.startswith("idle-")}
+        assert lines == {n: ["keep", "active"] for n in names}
+        assert "dry run: none stopped" in out.getvalue()
+
+        # Half an hour later (time injected: the hub's activity never goes backwards).
+        later = now + timedelta(seconds=1800 + 60)
+        report = servers_cull(now=later)
+        assert mine(report, names) == {n: ("cull", "idle") for n in names}
+        assert all(report.stops[n] in ("stopped", "stopping") for n in names)
+        for name in names:
+            hub.wait_stopped(name)
+        events = CullEvent.objects.filter(user__in=names)
+        assert sorted((e.user, e.reason, e.decided_at) for e in events) == [(n, "idle", later) for n in names]
+        assert all(e.outcome in ("stopped", "stopping") and e.idle_seconds >= 1800 for e in events)
+        run = CullRun.objects.latest()
+        assert run.outcome == "ok" and run.culled >= 2
+    finally:
+        servers_stop_all(hub, names)
+
+
+def test_a_busy_kernel_protects_its_server_until_the_maximum_age(hub, cull_settings):
+    names = ["busy-cleo"]
+    servers_start(hub, names)
+    try:
+        kernel_make_busy(hub, "busy-cleo")
+        now = timezone.now()
+        report = servers_cull(now=now + timedelta(hours=1))
+        assert mine(report, names) == {"busy-cleo": ("keep", "busy")}
+        assert "busy-cleo" in servers_running(hub)
+
+        report = servers_cull(now=now + timedelta(hours=4, minutes=1))
+        assert mine(report, names) == {"busy-cleo": ("cull", "max-age")}
+        assert report.stops["busy-cleo"] in ("stopped", "stopping")
+        hub.wait_stopped("busy-cleo", timeout=60)
+        assert CullEvent.objects.get(user="busy-cleo").reason == "max-age"
+    finally:
+        servers_stop_all(hub, names)
+
+
+def test_the_maximum_age_stops_an_active_server(hub, cull_settings):
+    names = ["old-dan"]
+    servers_start(hub, names)
+    try:
+        now = timezone.now()
+        with hub.api() as api:  # active a minute before "now + 4 h": never idle
+            stamp = (now + timedelta(hours=4)).isoformat().replace("+00:00", "Z")
+            api.post("/users/old-dan/activity", json={"servers": {"": {"last_activity": stamp}}})
+        report = servers_cull(now=now + timedelta(hours=4, seconds=1))
+        assert mine(report, names) == {"old-dan": ("cull", "max-age")}
+        hub.wait_stopped("old-dan")
+    finally:
+        servers_stop_all(hub, names)
+
+
+def test_pagination_is_followed_past_200_users_and_across_pages_of_servers(hub, cull_settings):
+    many = [f"page-{i:03}" for i in range(210)]
+    users_create(hub, many)
+    with culler_client_build() as client:
+        listed = [u.name for u in client.users_list()]
+        assert set(many) <= set(listed) and len(listed) == len(set(listed))
+        assert client.requests == math.ceil(len(listed) / 200)
+
+    names = ["page-207", "page-208", "page-209"]
+    servers_start(hub, names)
+    try:
+        # Pages of two servers: the cull must walk every page, in as many requests.
+        client = HubClient(api_url=hub.api_url, token=hub.culler_token, page_size=2, public_url=hub.url)
+        with client:
+            dry = servers_cull(now=timezone.now(), dry_run=True, hub=client)
+        assert len(dry.decisions) == len(servers_running(hub))
+        assert dry.hub_requests == math.ceil(len(dry.decisions) / 2)
+        with HubClient(api_url=hub.api_url, token=hub.culler_token, page_size=2, public_url=hub.url) as client:
+            report = servers_cull(now=timezone.now() + timedelta(hours=1), hub=client)
+        assert mine(report, names) == {n: ("cull", "idle") for n in names}
+        for name in names:
+            hub.wait_stopped(name)
+    finally:
+        servers_stop_all(hub, names)
+
+
+def test_two_concurrent_runs_never_stop_a_server_twice(hub, cull_settings):
+    names = ["twice-eve", "twice-fay", "twice-gus"]
+    servers_start(hub, names)
+    later = timezone.now() + timedelta(hours=1)
+    barrier = threading.Barrier(2)
+    reports = []
+
+    def run() -> None:
+        from django.db import connection
+
+        barrier.wait()
+        try:
+            reports.append(servers_cull(now=later))
+        finally:
+            connection.close()
+
+    try:
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        stopped = [k for r in reports for k in r.stops if k in names]
+        assert sorted(stopped) == sorted(names)  # each once, by whichever run held the lock
+        assert sorted(CullEvent.objects.filter(user__in=names).values_list("user", flat=True)) == sorted(names)
+        assert {r.outcome for r in reports} <= {"ok", "busy"}
+    finally:
+        servers_stop_all(hub, names)
+
+
+def test_the_culler_token_cannot_start_servers_or_create_users(hub, cull_settings):
+    users_create(hub, ["token-hal"])
+    with hub.api(hub.culler_token) as api:
+        assert api.get("/users", params={"state": "ready"}).status_code == 200  # list:users
+        assert api.post("/users/token-hal/server").status_code == 403
+        assert api.post("/users", json={"usernames": ["intruder"]}).status_code == 403
+        assert api.post("/users/intruder").status_code == 403
+        assert api.post("/users/token-hal/tokens", json={}).status_code == 403
+        assert api.delete("/users/token-hal").status_code == 403
+        assert api.get("/users/intruder").status_code == 404
+    assert "token-hal" not in servers_running(hub)
+
+
+def test_a_down_hub_is_backed_off_not_flooded(hub, cull_settings, db):
+    cull_settings.CULL_INTERVAL = 60
+    dead = HubClient(api_url="http://127.0.0.1:9/hub/api", token="x", timeout=1)
+    now = timezone.now()
+    first = servers_cull(now=now, hub=dead)
+    assert first.outcome == "hub-down" and first.hub_requests == 1
+    # Within the back-off window: no request at all.
+    second = servers_cull(now=now + timedelta(seconds=30), hub=dead)
+    assert second.outcome == "backoff" and dead.requests == 1
+    # After one interval it tries again, fails again, and the window doubles.
+    assert servers_cull(now=now + timedelta(seconds=61), hub=dead).outcome == "hub-down"
+    assert servers_cull(now=now + timedelta(seconds=150), hub=dead).outcome == "backoff"
+    assert dead.requests == 2
+    # A healthy run resets the back-off.
+    assert servers_cull(now=now + timedelta(seconds=400)).outcome == "ok"
