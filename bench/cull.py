@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench._common import django_setup, free_port, fresh_database  # noqa: E402
 
-IDLE_TIMEOUT, MAX_AGE, CONCURRENCY = 1800, 4 * 3600, 10
+IDLE_TIMEOUT, MAX_AGE = 1800, 4 * 3600
 
 
 class Hub:
@@ -170,7 +170,9 @@ def ours_run(hub: Hub, idle: list[str], now: datetime) -> tuple[float, set[str]]
     return time.perf_counter() - started, {d.key for d in report.decisions if d.action == "cull"}
 
 
-def reference_run(hub: Hub, idle: list[str], now: datetime, everyone: list[str]) -> tuple[float, set[str]]:
+def reference_run(
+    hub: Hub, idle: list[str], now: datetime, everyone: list[str], concurrency: int
+) -> tuple[float, set[str]]:
     """Cull with jupyterhub-idle-culler's cull_idle; return the seconds and who was stopped."""
     import jupyterhub_idle_culler as reference
 
@@ -180,7 +182,7 @@ def reference_run(hub: Hub, idle: list[str], now: datetime, everyone: list[str])
     asyncio.run(
         reference.cull_idle(
             url=hub.api_url, api_token=hub.culler_token, inactive_limit=IDLE_TIMEOUT,
-            logger=logging.getLogger("idle-culler"), max_age=MAX_AGE, concurrency=CONCURRENCY,
+            logger=logging.getLogger("idle-culler"), max_age=MAX_AGE, concurrency=concurrency,
         )
     )  # fmt: skip
     hub.wait_gone(idle)
@@ -194,6 +196,7 @@ def main() -> None:
     parser.add_argument("--active", type=int, default=3, help="recently active servers both must keep")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of each, alternating")
     parser.add_argument("--users", type=int, default=1000, help="users for the nothing-to-cull pass")
+    parser.add_argument("--concurrency", type=int, default=10, help="CULL_CONCURRENCY, for both cullers")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     # SIGTERM runs the clean-up below too (the hub then stops its servers).
@@ -214,7 +217,7 @@ def main() -> None:
             "CAPACITY_MAX_SERVERS": str(args.servers + args.active + 20),
             "CULL_IDLE_TIMEOUT": str(IDLE_TIMEOUT),
             "CULL_MAX_AGE": str(MAX_AGE),
-            "CULL_CONCURRENCY": str(CONCURRENCY),
+            "CULL_CONCURRENCY": str(args.concurrency),
             "ADMISSION_PREFIX": f"bench-cull-{secrets.token_hex(4)}:",
             "LOG_LEVEL": "WARNING",
         }
@@ -235,7 +238,7 @@ def main() -> None:
                         seconds, culled = ours_run(hub, idle, now)
                         ours.append(seconds)
                     else:
-                        seconds, culled = reference_run(hub, idle, now, idle + active)
+                        seconds, culled = reference_run(hub, idle, now, idle + active, args.concurrency)
                         theirs.append(seconds)
                     same = same and culled == set(idle)
                     print(f"round {rnd + 1} {who}: {seconds:.2f} s, culled {len(culled)}, kept "

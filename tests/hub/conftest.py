@@ -193,6 +193,7 @@ def hub(live_server, fake_github, hub_content, tmp_path_factory) -> Iterator[Hub
         PORTAL_URL=live_server.url,
         HUB_SERVICE_TOKEN=portal_token,
         CULLER_SERVICE_TOKEN=culler_token,
+        ADMISSION_PREFIX=f"test-hub-{secrets.token_hex(4)}:",  # the Redis is shared
         HUB_OAUTH_REDIRECT_URI=live_server.url + "/accounts/callback",
         HUB_DEV_SIGNIN=False,
         CATALOG_SOURCE=hub_content.url,
