@@ -87,13 +87,17 @@ class GitReader:
                 raise GitError(f"branch '{branch}' not found in {self.source}") from None
             raise GitError(f"cannot read {self.source}: {exc}") from None
         if commit:
-            if not self.has_commit(commit):
-                # The pushed commit may be newer than the branch we fetched: ask for it by id.
-                self._git("fetch", "--quiet", "--no-tags", self.source, commit)
-            if not self.has_commit(commit):
-                raise GitError(f"commit {commit} not found in {self.source}")
-            return self._git("rev-parse", f"{commit}^{{commit}}").decode().strip()
+            return self._commit_ensure(commit)
         return self._git("rev-parse", ref).decode().strip()
+
+    def _commit_ensure(self, commit: str) -> str:
+        """Return the full id of commit, fetching it by id when the fetched refs lack it."""
+        if not self.has_commit(commit):
+            # The pushed commit may be newer than the ref we fetched: ask for it by id.
+            self._git("fetch", "--quiet", "--no-tags", self.source, commit)
+        if not self.has_commit(commit):
+            raise GitError(f"commit {commit} not found in {self.source}")
+        return self._git("rev-parse", f"{commit}^{{commit}}").decode().strip()
 
     def fetch_ref(self, *, ref: str, commit: str | None = None) -> str:
         """Fetch any ref (branch, tag, refs/pull/N/head, commit id); return the commit to read.
@@ -111,11 +115,7 @@ class GitReader:
             if not commit:
                 raise GitError(f"cannot fetch {ref} from {self.source}: {exc}") from None
         if commit:
-            if not self.has_commit(commit):
-                self._git("fetch", "--quiet", "--no-tags", self.source, commit)
-            if not self.has_commit(commit):
-                raise GitError(f"commit {commit} not found in {self.source}")
-            return self._git("rev-parse", f"{commit}^{{commit}}").decode().strip()
+            return self._commit_ensure(commit)
         return self._git("rev-parse", f"{local}^{{commit}}").decode().strip()
 
     def has_commit(self, sha: str) -> bool:
