@@ -108,9 +108,7 @@ def cull_decide(
 
     busy maps a server's key to whether a kernel is busy; an unchecked server counts as not busy.
     """
-    decisions = [
-        server_judge(facts=f, now=now, policy=policy, busy=busy.get(f.key, False)) for f in servers
-    ]
+    decisions = [server_judge(facts=f, now=now, policy=policy, busy=busy.get(f.key, False)) for f in servers]
     if pressure is None or not policy.pressure_idle:
         return decisions
     needed = pressure.slots_needed - sum(1 for d in decisions if d.action == CULL)
@@ -173,15 +171,22 @@ def wait_estimate(*, position: int, capacity: int, lifetime: float) -> float:
     return position * lifetime / max(capacity, 1)
 
 
-def remaining_seconds(
-    *, facts: ServerFacts, now: datetime, policy: CullPolicy
-) -> float | None:
-    """Return how long the server has before the culler stops it if it stays as it is."""
+def stop_forecast(*, facts: ServerFacts, now: datetime, policy: CullPolicy) -> tuple[float, str] | None:
+    """Return (seconds left, "idle" or "age") before the culler stops the server as it is."""
     limits = []
     if policy.max_age and facts.started:
-        limits.append(policy.max_age + facts.extra_age - (now - facts.started).total_seconds())
+        limits.append((policy.max_age + facts.extra_age - (now - facts.started).total_seconds(), "age"))
     if policy.idle_timeout:
         last = facts.last_activity or facts.started
         if last:
-            limits.append(policy.idle_timeout - (now - last).total_seconds())
-    return max(min(limits), 0.0) if limits else None
+            limits.append((policy.idle_timeout - (now - last).total_seconds(), "idle"))
+    if not limits:
+        return None
+    seconds, reason = min(limits)
+    return max(seconds, 0.0), reason
+
+
+def remaining_seconds(*, facts: ServerFacts, now: datetime, policy: CullPolicy) -> float | None:
+    """Return how long the server has before the culler stops it if it stays as it is."""
+    forecast = stop_forecast(facts=facts, now=now, policy=policy)
+    return forecast[0] if forecast else None

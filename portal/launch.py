@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from catalog.models import Workshop
 from portal import admission
-from portal.cull_policy import CullPolicy, ServerFacts, remaining_seconds
+from portal.cull_policy import CullPolicy, ServerFacts, stop_forecast
 from portal.hub import HubClient, HubError, HubFull, HubServer, hub_client_build
 from portal.launch_links import launch_url_build, puller_repo_url
 from portal.models import Launch
@@ -85,9 +85,8 @@ def workshop_launch(*, user: AbstractBaseUser, workshop: Workshop) -> str:
                 raise MustWait(admission.queue_join(user=name, workshop=workshop.slug)) from None
             finally:
                 admission.turn_release(user=name)
-    Launch.objects.create(
-        user=user, workshop=workshop, folder=workshop.folder, title=workshop.title
-    )
+    Launch.objects.create(user=user, workshop=workshop, folder=workshop.folder, title=workshop.title)
+    server_status_forget(user=user)
     return url
 
 
@@ -102,6 +101,7 @@ class ServerView:
     last_activity: datetime | None
     lab_url: str
     remaining_seconds: float | None = None  # before the culler stops it, if it stays idle
+    stop_reason: str | None = None  # "idle" (using it resets the clock) or "age" (end of slot)
     warn: bool = False  # in the last CULL_WARN_SECONDS
     can_extend: bool = False
 
@@ -122,11 +122,12 @@ def server_view(*, user: AbstractBaseUser) -> ServerView:
         hub_user = hub.user_get(name=name)
     server: HubServer | None = hub_user.server if hub_user else None
     last_activity = (server.last_activity if server else None) or (hub_user.last_activity if hub_user else None)
-    remaining, extended = None, 0
+    remaining, reason, extended = None, None, 0
     if server is not None and server.ready:
         extended = _extension_seconds(name=name, started=server.started)
         facts = ServerFacts(name, "", True, None, server.started, last_activity, extra_age=extended)
-        remaining = remaining_seconds(facts=facts, now=timezone.now(), policy=cull_policy_current())
+        forecast = stop_forecast(facts=facts, now=timezone.now(), policy=cull_policy_current())
+        remaining, reason = forecast if forecast else (None, None)
     try:
         nobody_waits = admission.queue_length() == 0
     except admission.QueueUnavailable:
@@ -139,9 +140,54 @@ def server_view(*, user: AbstractBaseUser) -> ServerView:
         last_activity=last_activity,
         lab_url=f"{settings.HUB_URL}/hub/user-redirect/lab",
         remaining_seconds=remaining,
+        stop_reason=reason,
         warn=remaining is not None and remaining <= settings.CULL_WARN_SECONDS,
         can_extend=bool(remaining is not None and not extended and nobody_waits and settings.CULL_MAX_AGE),
     )
+
+
+def _status_key(name: str) -> str:
+    return f"server-status:{name}"
+
+
+def server_status_cached(*, user: AbstractBaseUser) -> dict:
+    """Return the learner's server state as JSON-ready data, cached briefly per learner.
+
+    Every portal page a signed-in learner opens asks for it (the stop warning), so a class of
+    fifty clicking around costs the hub one request per learner per SERVER_STATUS_TTL.
+    """
+    from django.core.cache import cache
+
+    name = user.get_username()
+    hit = cache.get(_status_key(name))
+    now = timezone.now()
+    if hit is None:
+        view = server_view(user=user)
+        stops_at = (now.timestamp() + view.remaining_seconds) if view.remaining_seconds is not None else None
+        hit = {
+            "exists": view.exists,
+            "ready": view.ready,
+            "pending": view.pending,
+            "stops_at": stops_at,
+            "stop_reason": view.stop_reason,
+            "can_extend": view.can_extend,
+            "lab_url": view.lab_url,
+        }
+        cache.set(_status_key(name), hit, settings.SERVER_STATUS_TTL)
+    remaining = max(0.0, hit["stops_at"] - now.timestamp()) if hit["stops_at"] is not None else None
+    return {
+        **hit,
+        "remaining_seconds": round(remaining) if remaining is not None else None,
+        "warn": remaining is not None and remaining <= settings.CULL_WARN_SECONDS,
+        "warn_seconds": settings.CULL_WARN_SECONDS,
+    }
+
+
+def server_status_forget(*, user: AbstractBaseUser) -> None:
+    """Drop the cached server state (after a launch, stop or extension changed it)."""
+    from django.core.cache import cache
+
+    cache.delete(_status_key(user.get_username()))
 
 
 class CannotExtend(RuntimeError):
@@ -163,11 +209,13 @@ def server_extend(*, user: AbstractBaseUser) -> int:
         )
     except IntegrityError as error:  # a double click: the first one won
         raise CannotExtend("Your server was extended already.") from error
+    server_status_forget(user=user)
     return settings.CULL_EXTEND_SECONDS
 
 
 def server_stop(*, user: AbstractBaseUser) -> bool:
     """Stop the learner's server; return True once stopped, False while still stopping."""
+    server_status_forget(user=user)
     with hub_client_build() as hub:
         return hub.server_stop(name=user.get_username())
 

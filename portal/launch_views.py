@@ -16,13 +16,9 @@ from portal import launch
 from portal.hub import HubError, HubFull, HubUnavailable
 
 
-def _hub_problem(
-    request: HttpRequest, *, title: str, message: str, status: int = 503
-) -> HttpResponse:
+def _hub_problem(request: HttpRequest, *, title: str, message: str, status: int = 503) -> HttpResponse:
     """Show a hub problem in words."""
-    return render(
-        request, "portal/hub_problem.html", {"title": title, "message": message}, status=status
-    )
+    return render(request, "portal/hub_problem.html", {"title": title, "message": message}, status=status)
 
 
 @require_POST
@@ -78,6 +74,20 @@ def my_server(request: HttpRequest) -> HttpResponse:
     )
 
 
+@require_GET
+def my_server_status(request: HttpRequest) -> JsonResponse:
+    """Return the learner's server state as JSON (every portal page asks it for the stop warning)."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "Sign in to see your server."}, status=401)
+    try:
+        server = launch.server_status_cached(user=request.user)
+    except HubError:
+        return JsonResponse(
+            {"error": "The notebook hub is unavailable."}, status=503, headers={"Cache-Control": "no-store"}
+        )
+    return JsonResponse(server, headers={"Cache-Control": "no-store"})
+
+
 @require_POST
 @login_required
 def my_server_stop(request: HttpRequest) -> HttpResponse:
@@ -85,9 +95,7 @@ def my_server_stop(request: HttpRequest) -> HttpResponse:
     try:
         stopped = launch.server_stop(user=request.user)
     except HubError:
-        return _hub_problem(
-            request, title="The notebook hub is unavailable", message="Please try again."
-        )
+        return _hub_problem(request, title="The notebook hub is unavailable", message="Please try again.")
     messages.success(request, "Your server is stopped." if stopped else "Your server is stopping.")
     return redirect("my_server")
 

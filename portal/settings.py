@@ -263,6 +263,8 @@ CULL_BACKOFF_MAX = env.int("CULL_BACKOFF_MAX", default=900)
 CULL_EXTEND_SECONDS = env.int("CULL_EXTEND_SECONDS", default=3600)
 # Learners are warned this long before their server is stopped (seconds).
 CULL_WARN_SECONDS = env.int("CULL_WARN_SECONDS", default=600)
+# How long a learner's server state is cached for the stop warning every portal page shows.
+SERVER_STATUS_TTL = env.int("SERVER_STATUS_TTL", default=15)
 # Waiting list (Redis): keys under this prefix; a place not polled for ADMISSION_PLACE_TTL
 # seconds is released; an admitted learner has ADMISSION_TURN_TTL seconds to take the slot.
 ADMISSION_PREFIX = env.str("ADMISSION_PREFIX", default="portal:admission:")

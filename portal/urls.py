@@ -25,6 +25,7 @@ urlpatterns = [
     path("queue/leave", launch_views.queue_leave, name="queue_leave"),
     path("accounts/", include(accounts_patterns)),
     path("me/server", launch_views.my_server, name="my_server"),
+    path("me/server.json", launch_views.my_server_status, name="my_server_status"),
     path("me/server/stop", launch_views.my_server_stop, name="my_server_stop"),
     path("me/server/extend", launch_views.my_server_extend, name="my_server_extend"),
     path("api/status", status_views.status_api, name="status_api"),

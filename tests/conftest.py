@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,64 @@ def celery_worker_process(transactional_db, settings, tmp_path: Path):
         proc.terminate()
         proc.wait(timeout=20)
         log.close()
+
+
+class BrokerQueue:
+    """A private queue on the real Redis broker, read back to see which tasks were sent to it.
+
+    Compares equal to a list of (task name, kwargs) in sending order, so a test says
+    `assert queued == [("catalog_sync_task", {...})]` about what really reached the broker.
+    """
+
+    def __init__(self, name: str, broker_url: str) -> None:
+        import redis
+
+        self.name = name
+        self.redis = redis.Redis.from_url(broker_url)
+
+    def tasks(self) -> list[tuple[str, dict]]:
+        """Return the tasks waiting in the queue, oldest first."""
+        import base64
+        import json
+
+        found = []
+        for raw in reversed(self.redis.lrange(self.name, 0, -1)):  # kombu pushes on the left
+            message = json.loads(raw)
+            _args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+            found.append((message["headers"]["task"].rsplit(".", 1)[-1], kwargs))
+        return found
+
+    def __eq__(self, other: object) -> bool:
+        return self.tasks() == other
+
+    def __len__(self) -> int:
+        return len(self.tasks())
+
+    def __getitem__(self, index: int) -> tuple[str, dict]:
+        return self.tasks()[index]
+
+    def __repr__(self) -> str:
+        return f"BrokerQueue({self.tasks()!r})"
+
+
+@pytest.fixture
+def queued(settings) -> Iterator[BrokerQueue]:
+    """Send this test's Celery tasks to a queue of its own on the real broker, for reading back."""
+    import uuid
+
+    from portal.celery import app
+
+    if not settings.CELERY_BROKER_URL.startswith("redis"):
+        pytest.fail(f"these tests need Redis as the Celery broker, not {settings.CELERY_BROKER_URL}")
+    queue = BrokerQueue(f"test-queued-{uuid.uuid4().hex[:8]}", settings.CELERY_BROKER_URL)
+    previous = app.conf.task_default_queue
+    app.conf.task_default_queue = queue.name
+    try:
+        yield queue
+    finally:
+        app.conf.task_default_queue = previous
+        queue.redis.delete(queue.name)
+        queue.redis.close()
 
 
 @pytest.fixture(autouse=True)

@@ -61,23 +61,7 @@ def content_repo(tmp_path: Path, settings) -> ContentRepo:
     return repo
 
 
-@pytest.fixture
-def queued(monkeypatch) -> list[tuple[str, dict]]:
-    """Record the tasks the webhook queues instead of sending them to a broker."""
-    from catalog import tasks
-
-    calls: list[tuple[str, dict]] = []
-    for name in ("catalog_sync_task", "pull_request_validate_task"):
-        task = getattr(tasks, name)
-        monkeypatch.setattr(
-            task, "apply_async", lambda *a, _n=name, **kw: calls.append((_n, kw["kwargs"]))
-        )
-    return calls
-
-
-def signed_headers(
-    body: bytes, event: str, *, secret: str = SECRET, delivery: str | None = None
-) -> dict:
+def signed_headers(body: bytes, event: str, *, secret: str = SECRET, delivery: str | None = None) -> dict:
     """Return the headers GitHub sends with a delivery of body."""
     return {
         "HTTP_X_GITHUB_EVENT": event,

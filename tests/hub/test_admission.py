@@ -141,9 +141,7 @@ def test_a_launch_storm_never_exceeds_capacity_and_everyone_gets_a_server_in_ord
         assert turn_at[earlier] <= turn_at[later] + 0.5, (earlier, later, turn_at)
 
 
-def test_redis_down_launches_still_work_and_a_full_hub_shows_the_waiting_page(
-    hub, workshop, person, settings
-):
+def test_redis_down_launches_still_work_and_a_full_hub_shows_the_waiting_page(hub, workshop, person, settings):
     settings.REDIS_URL = "redis://127.0.0.1:9/0"  # nothing listens there
     settings.ADMISSION_PREFIX = "test-redis-down:"
     person.sign_in()
@@ -157,12 +155,10 @@ def test_redis_down_launches_still_work_and_a_full_hub_shows_the_waiting_page(
 
 
 def test_my_server_shows_the_time_left_warns_and_extends_once_when_nobody_waits(
-    hub, workshop, person, settings, monkeypatch
+    hub, workshop, person, settings, queued
 ):
     from portal import admission
     from portal.models import ServerExtension
-
-    monkeypatch.setattr(admission, "_cull_soon", lambda: None)  # no worker here: nothing to queue
 
     settings.ADMISSION_PREFIX = f"test-extend-{time.monotonic_ns()}:"
     settings.CULL_MAX_AGE = 4 * 3600
@@ -176,8 +172,13 @@ def test_my_server_shows_the_time_left_warns_and_extends_once_when_nobody_waits(
         page = person.http.get(f"{hub.portal_url}/me/server").text
         assert 'id="server-remaining"' in page and 'id="server-warning"' in page
         assert 'id="extend-server"' in page
-        # Someone waits: no extension.
+        # Every portal page's stop warning reads the same from /me/server.json.
+        status = person.http.get(f"{hub.portal_url}/me/server.json").json()
+        assert status["ready"] and status["warn"] and status["stop_reason"] == "idle"
+        assert 0 < status["remaining_seconds"] <= 500 and status["can_extend"]
+        # Someone waits: no extension, and the culler is asked to make room.
         admission.queue_join(user="someone-else", workshop=workshop.slug)
+        assert [name for name, _ in queued.tasks()] == ["servers_cull_task"]
         assert 'id="extend-server"' not in person.http.get(f"{hub.portal_url}/me/server").text
         assert person.post("/me/server/extend").status_code == 302
         assert not ServerExtension.objects.exists()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.hub.browser import chromium, notebook_open
+from tests.hub.conftest import ORG
 
 pytestmark = [pytest.mark.hub, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -55,3 +57,55 @@ def test_new_learner_goes_from_the_catalog_to_the_first_notebook(hub, workshop, 
     assert (hub.home("hubber") / "workshops" / "intro-api" / "0-Welcome.ipynb").is_file()
     hub.stop_server("hubber")
     assert os.path.getsize(SHOTS / "launch-jupyterlab.png") > 10_000
+
+
+def test_a_waiting_learner_sees_their_place_move_and_the_workshop_opens_by_itself(
+    hub, workshop, fake_github, settings, queued
+):
+    """Capacity 1, taken: the learner waits behind someone, watches their place change without
+    reloading, and lands in JupyterLab by themselves when the server is freed; later, every
+    portal page warns them before their server stops."""
+    from playwright.sync_api import expect
+
+    from portal import admission
+    from tests.hub.cullkit import servers_start, servers_stop_all
+
+    settings.HUB_CAPACITY = 1
+    settings.ADMISSION_PREFIX = f"test-wait-{time.monotonic_ns()}:"
+    fake_github.add_user("waiter", orgs=(ORG,))
+    fake_github.approve_as = "waiter"
+    servers_start(hub, ["blocker"])  # the only slot is taken
+    admission.queue_join(user="ahead", workshop=workshop.slug)  # someone waits already
+    try:
+        with chromium() as browser:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            navigations: list[str] = []
+            page.on("framenavigated", lambda f: navigations.append(f.url) if f == page.main_frame else None)
+            page.goto(f"{hub.portal_url}/workshops/{workshop.slug}/")
+            page.get_by_role("link", name="Sign in with GitHub to launch").click()
+            page.locator("#launch").click()
+            page.wait_for_url(f"**/workshops/{workshop.slug}/wait")
+            assert page.locator("#queue-position").inner_text() == "2"
+            assert "waiting list" in page.locator("#queue-state").inner_text()
+            page.screenshot(path=str(SHOTS / "waiting.png"))
+
+            seen_before = len(navigations)
+            admission.queue_leave(user="ahead")
+            expect(page.locator("#queue-position")).to_have_text("1", timeout=15_000)
+            assert len(navigations) == seen_before  # updated in place, not by a reload
+
+            servers_stop_all(hub, ["blocker"])
+            notebook_open(page, "0-Welcome.ipynb", timeout=120_000)
+            assert page.url.startswith(f"{hub.url}/user/waiter/lab")
+            assert hub.home("waiter").joinpath("workshops", "intro-api", "0-Welcome.ipynb").is_file()
+
+            # Ten minutes from the idle timeout: the warning shows on any portal page.
+            settings.CULL_IDLE_TIMEOUT = 500
+            page.goto(f"{hub.portal_url}/workshops/")
+            banner = page.locator("#server-banner")
+            banner.wait_for(state="visible", timeout=15_000)
+            assert "stops in about" in banner.inner_text() and "unless you use it" in banner.inner_text()
+            assert page.locator("#server-banner-link").get_attribute("href") == "/me/server"
+    finally:
+        admission.queue_leave(user="ahead")
+        servers_stop_all(hub, ["blocker", "waiter"])

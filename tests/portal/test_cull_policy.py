@@ -22,6 +22,7 @@ from portal.cull_policy import (
     cull_decide,
     remaining_seconds,
     server_judge,
+    stop_forecast,
     wait_estimate,
 )
 
@@ -103,7 +104,10 @@ def test_pressure_counts_regular_culls_and_free_slots_and_spares_busy_and_recent
 
 def test_busy_checks_are_asked_only_for_servers_a_kernel_could_save():
     servers = [
-        server("idle", idle=4000), server("fresh", idle=10), server("old", age=5 * 3600), server("mid", idle=900)
+        server("idle", idle=4000),
+        server("fresh", idle=10),
+        server("old", age=5 * 3600),
+        server("mid", idle=900),
     ]
     assert busy_check_needed(servers=servers, now=NOW, policy=POLICY) == ["idle"]
     pressure = Pressure(capacity=4, occupied=4, waiting=1)
@@ -136,3 +140,14 @@ def test_wait_estimate_and_remaining_time():
     assert wait_estimate(position=0, capacity=4, lifetime=1200) == 0
     assert remaining_seconds(facts=server(idle=1700, age=100), now=NOW, policy=POLICY) == 100
     assert remaining_seconds(facts=server(idle=0, age=4 * 3600 - 50), now=NOW, policy=POLICY) == 50
+
+
+def test_the_stop_forecast_says_whether_using_the_server_would_help():
+    # Idle: using the server resets the clock; over age: only an extension helps.
+    assert stop_forecast(facts=server(idle=1700, age=100), now=NOW, policy=POLICY) == (100, "idle")
+    assert stop_forecast(facts=server(idle=0, age=4 * 3600 - 50), now=NOW, policy=POLICY) == (50, "age")
+    assert stop_forecast(facts=server(idle=0, age=4 * 3600 - 50, extra=3600), now=NOW, policy=POLICY) == (
+        1800,
+        "idle",
+    )
+    assert stop_forecast(facts=server(), now=NOW, policy=CullPolicy(idle_timeout=0, max_age=0)) is None

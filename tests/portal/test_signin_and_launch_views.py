@@ -135,9 +135,7 @@ def test_launch_with_the_hub_down_shows_a_clear_page(client, workshop, dead_hub)
 
 def test_my_server_needs_sign_in(client, db):
     response = client.get("/me/server")
-    assert response.status_code == 302 and response["Location"].startswith(
-        "/accounts/login?next=/me/server"
-    )
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login?next=/me/server")
 
 
 def test_header_offers_sign_in_and_flags_the_development_sign_in(client, workshop, settings):
@@ -150,3 +148,15 @@ def test_header_offers_sign_in_and_flags_the_development_sign_in(client, worksho
     page = client.get("/workshops/intro/").content.decode()
     assert "development sign-in" not in page and ">octocat<" in page and "Sign out" in page
     assert 'id="launch"' in page
+
+
+def test_the_server_state_for_the_stop_warning_needs_sign_in_and_says_when_the_hub_is_down(client, workshop, dead_hub):
+    response = client.get("/me/server.json")
+    assert response.status_code == 401 and response.json()["error"] == "Sign in to see your server."
+    # Signed out, pages carry no status address: nobody's browser asks the hub for nothing.
+    assert "data-server-status-url" not in client.get("/workshops/intro/").content.decode()
+    client.force_login(User.objects.create(username="octocat"))
+    assert 'data-server-status-url="/me/server.json"' in client.get("/workshops/intro/").content.decode()
+    response = client.get("/me/server.json")
+    assert response.status_code == 503
+    assert response.json() == {"error": "The notebook hub is unavailable."}

@@ -13,3 +13,47 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   });
 });
+
+// The stop warning on every page: a signed-in learner whose server stops within the warning
+// window (idle timeout or end of slot) is told so wherever they are in the portal.
+(function () {
+  "use strict";
+  var url = document.body.getAttribute("data-server-status-url");
+  var banner = document.getElementById("server-banner");
+  if (!url || !banner) { return; }
+  var myServer = document.body.getAttribute("data-my-server-url");
+  var stopsAt = null;
+  var reason = null;
+
+  function render() {
+    if (stopsAt === null) { banner.hidden = true; return; }
+    var minutes = Math.max(0, Math.ceil((stopsAt - Date.now()) / 60000));
+    banner.textContent = "";
+    var why = reason === "age" ? " (the end of its time slot)" : " unless you use it";
+    var text = minutes > 0
+      ? "Your notebook server stops in about " + minutes + " min" + why + ": save your work (your files stay in your home). "
+      : "Your notebook server is stopping: your files stay in your home. ";
+    banner.appendChild(document.createTextNode(text));
+    var link = document.createElement("a");
+    link.href = myServer;
+    link.id = "server-banner-link";
+    link.textContent = "My server";
+    banner.appendChild(link);
+    banner.hidden = false;
+  }
+
+  function check() {
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (s) {
+        reason = s ? s.stop_reason : null;
+        stopsAt = s && s.warn && s.remaining_seconds !== null ? Date.now() + s.remaining_seconds * 1000 : null;
+        render();
+      })
+      .catch(function () { /* the hub or the portal is away: no warning rather than a wrong one */ });
+  }
+
+  check();
+  setInterval(check, 60000);
+  setInterval(render, 15000);
+})();
