@@ -29,4 +29,23 @@ def check_hub_signin(app_configs, **kwargs) -> list:
                 id="portal.W001",
             )
         )
+    from portal.hubsettings import token_strong
+
+    weak = [
+        name
+        for name, token in (
+            ("PORTAL_SERVICE_TOKEN", settings.HUB_SERVICE_TOKEN),
+            ("CULLER_SERVICE_TOKEN", settings.CULLER_SERVICE_TOKEN),
+        )
+        if token and not token_strong(token)
+    ]
+    if weak:
+        problems.append(
+            Warning(
+                f"{' and '.join(weak)} look hand-made (under 32 characters or little variety): "
+                "easier to guess, and the hub hashes them slowly on every request.",
+                hint="Use `openssl rand -hex 32` for each.",
+                id="portal.W002",
+            )
+        )
     return problems

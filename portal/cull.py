@@ -15,12 +15,14 @@ from django.utils import timezone
 from portal import admission
 from portal.cull_policy import (
     CULL,
+    CullPolicy,
     Decision,
     Pressure,
     ServerFacts,
     backoff_seconds,
     busy_check_needed,
     cull_decide,
+    server_judge,
 )
 from portal.hub import HubClient, HubError, HubUnavailable
 from portal.launch import cull_policy_current, servers_occupied
@@ -103,43 +105,71 @@ def _servers_read(*, hub: HubClient, state: str) -> list[ServerFacts]:
     ]
 
 
-def _busy_read(*, hub: HubClient, keys: list[str], facts: dict[str, ServerFacts]) -> dict[str, bool]:
-    """Ask the candidates' servers whether a kernel is busy, a bounded number at a time."""
-    if not keys or not settings.CULL_BUSY_CHECK:
-        return {}
-
-    def check(key: str) -> bool:
-        try:
-            return hub.kernels_busy(name=facts[key].user, server=facts[key].server)
-        except HubError as error:
-            # A server that cannot answer its own API is serving nobody's work: not busy.
-            log.warning("kernels of %s unreadable, counted as not busy: %s", key, error)
-            return False
-
-    with ThreadPoolExecutor(max_workers=max(1, settings.CULL_CONCURRENCY)) as pool:
-        return dict(zip(keys, pool.map(check, keys), strict=True))
+def _busy_ask(*, hub: HubClient, facts: ServerFacts) -> bool:
+    """Ask one server whether a kernel is busy; a server that cannot say counts as not busy."""
+    try:
+        return hub.kernels_busy(name=facts.user, server=facts.server)
+    except HubError as error:
+        # A server that cannot answer its own API is serving nobody's work: not busy.
+        log.warning("kernels of %s unreadable, counted as not busy: %s", facts.key, error)
+        return False
 
 
-def _stops_run(*, hub: HubClient, culls: list[Decision]) -> dict[str, str]:
-    """Stop the culled servers concurrently (bounded); stop sending once the hub is down."""
+def _stop(*, hub: HubClient, decision: Decision, hub_down: threading.Event) -> str:
+    """Stop one culled server; return stopped / stopping / gone / failed."""
+    if hub_down.is_set():
+        return "failed"  # no point hammering a hub that stopped answering
+    try:
+        return hub.server_delete(name=decision.facts.user, server=decision.facts.server)
+    except HubUnavailable as error:
+        hub_down.set()
+        log.error("stopping %s: the hub is unavailable: %s", decision.key, error)
+        return "failed"
+    except HubError as error:
+        log.error("stopping %s failed: %s", decision.key, error)
+        return "failed"
+
+
+def _decide_and_stop(
+    *,
+    hub: HubClient,
+    servers: list[ServerFacts],
+    now: datetime,
+    policy: CullPolicy,
+    pressure: Pressure | None,
+    dry_run: bool,
+) -> tuple[list[Decision], dict[str, str]]:
+    """Decide every server and stop the culled ones, CULL_CONCURRENCY hub requests at a time.
+
+    Without pressure each server's decision needs only its own kernels, so a candidate is asked,
+    judged and (if culled) stopped in one go: the stops start while other servers are still
+    being asked. Under pressure the longest-idle choice needs every answer first.
+    """
+    keys = set(busy_check_needed(servers=servers, now=now, policy=policy, pressure=pressure))
+    if not settings.CULL_BUSY_CHECK:
+        keys = set()
     hub_down = threading.Event()
+    stops: dict[str, str] = {}
 
-    def stop(decision: Decision) -> str:
-        if hub_down.is_set():
-            return "failed"  # no point hammering a hub that stopped answering
-        try:
-            return hub.server_delete(name=decision.facts.user, server=decision.facts.server)
-        except HubUnavailable as error:
-            hub_down.set()
-            log.error("stopping %s: the hub is unavailable: %s", decision.key, error)
-            return "failed"
-        except HubError as error:
-            log.error("stopping %s failed: %s", decision.key, error)
-            return "failed"
+    def judge_one(facts: ServerFacts) -> Decision:
+        busy = _busy_ask(hub=hub, facts=facts) if facts.key in keys else False
+        decision = server_judge(facts=facts, now=now, policy=policy, busy=busy)
+        if decision.action == CULL and not dry_run:
+            stops[decision.key] = _stop(hub=hub, decision=decision, hub_down=hub_down)
+        return decision
 
     with ThreadPoolExecutor(max_workers=max(1, settings.CULL_CONCURRENCY)) as pool:
-        outcomes = list(pool.map(stop, culls))
-    return {d.key: o for d, o in zip(culls, outcomes, strict=True)}
+        if pressure is None:
+            return list(pool.map(judge_one, servers)), stops
+        checked = [f for f in servers if f.key in keys]
+        answers = pool.map(lambda f: _busy_ask(hub=hub, facts=f), checked)
+        busy = {f.key: answer for f, answer in zip(checked, answers, strict=True)}
+        decisions = cull_decide(servers=servers, now=now, policy=policy, busy=busy, pressure=pressure)
+        culls = [d for d in decisions if d.action == CULL]
+        if not dry_run:
+            outcomes = pool.map(lambda d: _stop(hub=hub, decision=d, hub_down=hub_down), culls)
+            stops = {d.key: o for d, o in zip(culls, outcomes, strict=True)}
+        return decisions, stops
 
 
 def _waiting_count() -> int:
@@ -161,17 +191,15 @@ def _pass(*, hub: HubClient, now: datetime, dry_run: bool, run: CullRun | None) 
     starting = len(servers) - running
     capacity = settings.HUB_CAPACITY
     pressure = Pressure(capacity=capacity, occupied=len(servers), waiting=waiting) if waiting else None
-    facts = {s.key: s for s in servers}
-    keys = busy_check_needed(servers=servers, now=now, policy=policy, pressure=pressure)
-    busy = _busy_read(hub=hub, keys=keys, facts=facts)
-    decisions = cull_decide(servers=servers, now=now, policy=policy, busy=busy, pressure=pressure)
-    report = CullReport(run=run, outcome="ok", decisions=decisions, waiting=waiting)
+    decisions, stops = _decide_and_stop(
+        hub=hub, servers=servers, now=now, policy=policy, pressure=pressure, dry_run=dry_run
+    )
+    report = CullReport(run=run, outcome="ok", decisions=decisions, waiting=waiting, stops=stops)
     if dry_run:
         report.hub_requests = hub.requests
         return report
 
     culls = [d for d in decisions if d.action == CULL]
-    report.stops = _stops_run(hub=hub, culls=culls)
     CullEvent.objects.bulk_create(
         CullEvent(
             run=run,

@@ -38,48 +38,19 @@ def _database_url(connection) -> str:
 @pytest.fixture
 def celery_worker_process(transactional_db, settings, tmp_path: Path):
     """Start a real Celery worker on its own queue, using this test's database and settings."""
-    import os
-    import subprocess
-    import sys
-    import time
-    import uuid
-
     from django.db import connection
 
-    from portal.celery import app
+    from tests.celeryworker import celery_worker
 
-    # A queue of its own: the Redis broker may be shared with other workers on this machine.
-    queue = f"test-{uuid.uuid4().hex[:8]}"
     env = {
-        **os.environ,
         "DATABASE_URL": _database_url(connection),
         "CATALOG_SOURCE": settings.CATALOG_SOURCE,
         "CATALOG_BRANCH": settings.CATALOG_BRANCH,
         "CATALOG_CACHE_DIR": str(tmp_path / "worker-cache"),
         "PORTAL_VAR_DIR": str(tmp_path / "worker-var"),
-        "PORTAL_IGNORE_DOTENV": "1",
     }
-    log_path = tmp_path / "worker.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - closed at teardown
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queue, "-n", f"{queue}@%h", "--pool=solo",
-         "--loglevel=INFO", "--without-heartbeat", "--without-gossip", "--without-mingle"],
-        cwd=Path(__file__).resolve().parent.parent, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    previous = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
-    try:
-        deadline = time.monotonic() + 60
-        while b"ready." not in log_path.read_bytes():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(log_path.read_text())
-            time.sleep(0.2)
+    with celery_worker(env=env, log_path=tmp_path / "worker.log") as proc:
         yield proc
-    finally:
-        app.conf.task_default_queue = previous
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
 
 
 class BrokerQueue:

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from django.db import connection
 
-from portal.celery import app as celery_app
+from tests.celeryworker import celery_worker
 from tests.contentrepo import ContentRepo, workshop_yml
 from tests.fakegithub_rest import FakeGitHub
 from tests.github.conftest import (
@@ -27,7 +22,6 @@ from tests.github.conftest import (
 )
 
 pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _wait(predicate, timeout: float = 30.0, every: float = 0.1):
@@ -53,13 +47,10 @@ def world(tmp_path_factory, django_db_setup, django_db_blocker, live_server) -> 
     repo.commit("initial")
     fake = FakeGitHub(token="e2e-token").start()
     fake.repo_add(REPOSITORY)
-    queue = f"test-github-{uuid.uuid4().hex[:8]}"  # never shared with other workers on this Redis
     db = connection.settings_dict
     url = live_server.url.replace("localhost", "127.0.0.1")
     env = {
-        **os.environ,
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "PORTAL_IGNORE_DOTENV": "1",
         "PORTAL_VAR_DIR": str(root / "var"),
         "CATALOG_SOURCE": repo.url,
         "CATALOG_BRANCH": "main",
@@ -71,29 +62,10 @@ def world(tmp_path_factory, django_db_setup, django_db_blocker, live_server) -> 
         "PORTAL_URL": url,
         "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
     }
-    log = open(root / "worker.log", "w")  # noqa: SIM115 - closed at teardown
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queue, "--pool=solo",
-         "--loglevel=INFO", "--without-mingle", "--without-gossip", "--without-heartbeat",
-         "-n", f"{queue}@%h"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    old_queue = celery_app.conf.task_default_queue
-    celery_app.conf.task_default_queue = queue
     try:
-        _wait(
-            lambda: "ready." in (root / "worker.log").read_text() or worker.poll() is not None, 60
-        )
-        assert worker.poll() is None, (root / "worker.log").read_text()
-        yield {"repo": repo, "fake": fake, "url": url, "log": root / "worker.log"}
+        with celery_worker(env=env, log_path=root / "worker.log", name="test-github"):
+            yield {"repo": repo, "fake": fake, "url": url, "log": root / "worker.log"}
     finally:
-        celery_app.conf.task_default_queue = old_queue
-        worker.terminate()
-        try:
-            worker.wait(15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        log.close()
         fake.stop()
 
 

@@ -27,3 +27,16 @@ def test_development_defaults_pass(settings) -> None:
     settings.DEBUG = True
     settings.HUB_DEV_SIGNIN = True
     assert check_hub_signin(None) == []
+
+
+def test_hand_made_service_tokens_are_warned_about(settings) -> None:
+    """A short or repetitive token is named, with how to make a good one."""
+    settings.DEBUG = True
+    settings.HUB_DEV_SIGNIN = True
+    settings.HUB_SERVICE_TOKEN = "portal-secret"
+    settings.CULLER_SERVICE_TOKEN = "ab" * 32
+    [warning] = check_hub_signin(None)
+    assert warning.id == "portal.W002" and "openssl rand -hex 32" in warning.hint
+    assert "PORTAL_SERVICE_TOKEN and CULLER_SERVICE_TOKEN" in warning.msg
+    settings.HUB_SERVICE_TOKEN = settings.CULLER_SERVICE_TOKEN = "3f9a0c8e1b7d4265a9e0f1c2d3b4a596"
+    assert check_hub_signin(None) == []

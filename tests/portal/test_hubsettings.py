@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from portal.capacity import capacity_from_memory, capacity_resolve
-from portal.hubsettings import github_api_url_default, hub_settings_from_env
+from portal.hubsettings import github_api_url_default, hub_settings_from_env, token_strong
 
 
 def test_defaults_are_the_embedded_local_stack(tmp_path):
@@ -21,6 +21,16 @@ def test_defaults_are_the_embedded_local_stack(tmp_path):
         == hub_settings_from_env({"PORTAL_VAR_DIR": str(tmp_path)}).portal_service_token
     )
     assert (tmp_path / "hub" / "portal-service-token").stat().st_mode & 0o777 == 0o600
+    # Made tokens are random: the hub may skip its slow hashing of them.
+    assert hs.tokens_trusted
+
+
+def test_only_random_looking_tokens_are_trusted(tmp_path):
+    assert token_strong("9c1f0e7a52b34d68a0e9f1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6")
+    assert not token_strong("portal-secret")  # short
+    assert not token_strong("ab" * 32)  # long but two letters
+    hs = hub_settings_from_env({"PORTAL_VAR_DIR": str(tmp_path), "CULLER_SERVICE_TOKEN": "changeme"})
+    assert not hs.tokens_trusted  # one weak token: the hub keeps hashing config tokens slowly
 
 
 def test_github_enterprise_and_explicit_policy(tmp_path):
