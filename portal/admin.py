@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from portal.models import CullEvent, CullRun, Launch
+from portal.models import CullEvent, CullRun, Launch, ServerLife
 
 
 @admin.register(Launch)
@@ -38,6 +38,20 @@ class CullRunAdmin(admin.ModelAdmin):
     list_filter = ("outcome", "dry_run")
     date_hierarchy = "started_at"
     readonly_fields = [f.name for f in CullRun._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(ServerLife)
+class ServerLifeAdmin(admin.ModelAdmin):
+    """Server lifetimes the culler observed (the waiting page's estimate comes from these)."""
+
+    list_display = ("user", "server", "started", "last_seen", "ended")
+    list_filter = (("ended", admin.EmptyFieldListFilter),)
+    search_fields = ("user",)
+    date_hierarchy = "started"
+    readonly_fields = [f.name for f in ServerLife._meta.fields]
 
     def has_add_permission(self, request) -> bool:
         return False

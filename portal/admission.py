@@ -146,18 +146,9 @@ def _admit(r: redis.Redis, *, free: int) -> list[str]:
     return admitted
 
 
-def lifetime_observed() -> float:
-    """Return the mean lifetime of recently culled servers (seconds), for wait estimates."""
-    from portal.models import CullEvent
-
-    recent = [
-        a for a in CullEvent.objects.order_by("-decided_at").values_list("age_seconds", flat=True)[:50] if a
-    ]
-    return sum(recent) / len(recent) if recent else float(settings.CULL_IDLE_TIMEOUT)
-
-
 def _waiting_ticket(r: redis.Redis, *, user: str, workshop: str) -> Ticket:
     from portal.cull_policy import wait_estimate
+    from portal.lifetimes import lifetime_observed
 
     rank = r.zrank(_key("queue"), user)
     position = (rank or 0) + 1

@@ -26,8 +26,9 @@ from portal.cull_policy import (
 )
 from portal.hub import HubClient, HubError, HubUnavailable
 from portal.launch import cull_policy_current, servers_occupied
+from portal.lifetimes import lives_record
 from portal.locks import LockBusy, singleton_lock
-from portal.models import CapacitySample, CullEvent, CullRun, ServerExtension
+from portal.models import CapacitySample, CullEvent, CullRun, ServerExtension, ServerLife
 
 log = logging.getLogger(__name__)
 LOCK_NAME = "servers-cull"
@@ -200,6 +201,7 @@ def _pass(*, hub: HubClient, now: datetime, dry_run: bool, run: CullRun | None) 
         return report
 
     culls = [d for d in decisions if d.action == CULL]
+    lives_record(servers=servers, now=now)
     CullEvent.objects.bulk_create(
         CullEvent(
             run=run,
@@ -272,8 +274,9 @@ def servers_cull(*, now: datetime | None = None, dry_run: bool = False, hub: Hub
 
 @transaction.atomic
 def capacity_samples_prune(*, now: datetime, keep_days: int = 7) -> int:
-    """Delete capacity samples and cull runs older than keep_days; return how many went."""
+    """Delete capacity samples, cull runs and ended lifetimes older than keep_days; return how many."""
     cutoff = now - timedelta(days=keep_days)
     deleted, _ = CapacitySample.objects.filter(at__lt=cutoff).delete()
     runs, _ = CullRun.objects.filter(started_at__lt=cutoff).delete()
-    return deleted + runs
+    lives, _ = ServerLife.objects.filter(ended__lt=cutoff).delete()
+    return deleted + runs + lives

@@ -121,3 +121,31 @@ class ServerExtension(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} +{self.seconds}s"
+
+
+class ServerLife(models.Model):
+    """A server the culler saw running: when it started, was last seen and (once gone) ended.
+
+    Every way a server ends counts (culled, stopped by the learner in the portal or in
+    JupyterLab, the hub restarted), so the waiting page's estimate uses real lifetimes.
+    """
+
+    user = models.CharField(max_length=255)
+    server = models.CharField(max_length=255, blank=True)
+    started = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    ended = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-started"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "server", "started"], name="server_life_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user}/{self.server} from {self.started:%Y-%m-%d %H:%M}"
+
+    @property
+    def seconds(self) -> float:
+        """Return how long the server lived (so far, if it still runs)."""
+        return ((self.ended or self.last_seen) - self.started).total_seconds()

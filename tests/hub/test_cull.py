@@ -66,6 +66,31 @@ def test_idle_servers_are_culled_after_the_timeout_and_recorded(hub, cull_settin
         servers_stop_all(hub, names)
 
 
+def test_every_server_end_counts_as_a_lifetime_for_the_wait_estimate(hub, cull_settings):
+    """A learner stopping their own server (not a cull) still tells the waiting page how long
+    servers live."""
+    from portal.lifetimes import lifetime_observed
+    from portal.models import ServerLife
+
+    names = ["life-ada", "life-bob"]
+    servers_start(hub, names)
+    try:
+        seen = timezone.now()
+        servers_cull(now=seen)
+        assert set(ServerLife.objects.filter(ended__isnull=True).values_list("user", flat=True)) >= set(names)
+        assert lifetime_observed() == 1800  # nothing ended yet: the idle timeout stands in
+
+        servers_stop_all(hub, ["life-ada"])  # the learner pressed Stop
+        servers_cull(now=seen + timedelta(seconds=60))
+        ada = ServerLife.objects.get(user="life-ada")
+        bob = ServerLife.objects.get(user="life-bob")
+        assert ada.ended == seen and bob.ended is None and bob.last_seen == seen + timedelta(seconds=60)
+        assert lifetime_observed() == pytest.approx((seen - ada.started).total_seconds())
+        assert not CullEvent.objects.filter(user__in=names).exists()  # nobody was culled
+    finally:
+        servers_stop_all(hub, names)
+
+
 def test_a_busy_kernel_protects_its_server_until_the_maximum_age(hub, cull_settings):
     names = ["busy-cleo"]
     servers_start(hub, names)
