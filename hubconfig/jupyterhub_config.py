@@ -6,6 +6,7 @@ Everything comes from `portal.hubsettings.hub_settings_from_env()` (see .env.exa
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -114,6 +115,10 @@ if hs.spawner == "simple":
     # Files are on disk already (JupyterLab saves), so a short grace period is enough.
     c.LocalProcessSpawner.interrupt_timeout = 5
     c.LocalProcessSpawner.term_timeout = 3
+    # Servers never read the hub's terminal (`make start` in one): with a terminal on stdin,
+    # Jupyter swaps the plain SIGINT stop for its interactive "Shutdown?" handler, so stops
+    # would take another path than the one the tests and benchmarks exercise.
+    c.LocalProcessSpawner.popen_kwargs = {"stdin": subprocess.DEVNULL}
 elif hs.spawner == "systemd":
     c.JupyterHub.spawner_class = "systemdspawner.SystemdSpawner"
     c.SystemdSpawner.mem_limit = f"{hs.server_memory_mb}M"
