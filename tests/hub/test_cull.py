@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import threading
 import time
 from datetime import timedelta
@@ -29,6 +30,19 @@ def cull_settings(hub, settings):
     settings.HUB_CAPACITY = 4
     settings.ADMISSION_PREFIX = f"test-cull-{time.monotonic_ns()}:"
     return settings
+
+
+def kernel_processes(kernel: str) -> list[int]:
+    """Return the ids of the processes running the kernel kernel (its id is in its command line)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                if kernel.encode() in cmdline.read():
+                    found.append(int(pid))
+        except OSError:
+            pass  # ended meanwhile
+    return found
 
 
 def mine(report, names):
@@ -95,7 +109,8 @@ def test_a_busy_kernel_protects_its_server_until_the_maximum_age(hub, cull_setti
     names = ["busy-cleo"]
     servers_start(hub, names)
     try:
-        kernel_make_busy(hub, "busy-cleo")
+        kernel = kernel_make_busy(hub, "busy-cleo")
+        assert kernel_processes(kernel), "the busy kernel's process should be found"
         now = timezone.now()
         report = servers_cull(now=now + timedelta(hours=1))
         assert mine(report, names) == {"busy-cleo": ("keep", "busy")}
@@ -106,6 +121,11 @@ def test_a_busy_kernel_protects_its_server_until_the_maximum_age(hub, cull_setti
         assert report.stops["busy-cleo"] in ("stopped", "stopping")
         hub.wait_stopped("busy-cleo", timeout=60)
         assert CullEvent.objects.get(user="busy-cleo").reason == "max-age"
+        # The kernel does not outlive its server: a leaked kernel would hold the host's memory.
+        deadline = time.monotonic() + 20
+        while kernel_processes(kernel) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not kernel_processes(kernel)
     finally:
         servers_stop_all(hub, names)
 
