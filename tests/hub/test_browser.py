@@ -106,6 +106,7 @@ def test_a_waiting_learner_sees_their_place_move_and_the_workshop_opens_by_itsel
             banner.wait_for(state="visible", timeout=15_000)
             assert "stops in about" in banner.inner_text() and "unless you use it" in banner.inner_text()
             assert page.locator("#server-banner-link").get_attribute("href") == "/me/server"
+            page.screenshot(path=str(SHOTS / "stop-warning.png"), clip={"x": 0, "y": 0, "width": 1280, "height": 420})
     finally:
         admission.queue_leave(user="ahead")
         servers_stop_all(hub, ["blocker", "waiter"])
