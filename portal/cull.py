@@ -146,9 +146,11 @@ def _decide_and_stop(
     judged and (if culled) stopped in one go: the stops start while other servers are still
     being asked. Under pressure the longest-idle choice needs every answer first.
     """
-    keys = set(busy_check_needed(servers=servers, now=now, policy=policy, pressure=pressure))
-    if not settings.CULL_BUSY_CHECK:
-        keys = set()
+    keys = (
+        set(busy_check_needed(servers=servers, now=now, policy=policy, pressure=pressure))
+        if settings.CULL_BUSY_CHECK
+        else set()
+    )
     hub_down = threading.Event()
     stops: dict[str, str] = {}
 

@@ -185,8 +185,3 @@ def stop_forecast(*, facts: ServerFacts, now: datetime, policy: CullPolicy) -> t
     seconds, reason = min(limits)
     return max(seconds, 0.0), reason
 
-
-def remaining_seconds(*, facts: ServerFacts, now: datetime, policy: CullPolicy) -> float | None:
-    """Return how long the server has before the culler stops it if it stays as it is."""
-    forecast = stop_forecast(facts=facts, now=now, policy=policy)
-    return forecast[0] if forecast else None

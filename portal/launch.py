@@ -106,6 +106,11 @@ class ServerView:
     can_extend: bool = False
 
 
+def _warned(remaining: float | None) -> bool:
+    """Tell whether a server this close to its stop warrants the warning."""
+    return remaining is not None and remaining <= settings.CULL_WARN_SECONDS
+
+
 def _extension_seconds(*, name: str, started: datetime | None) -> int:
     from portal.models import ServerExtension
 
@@ -141,7 +146,7 @@ def server_view(*, user: AbstractBaseUser) -> ServerView:
         lab_url=f"{settings.HUB_URL}/hub/user-redirect/lab",
         remaining_seconds=remaining,
         stop_reason=reason,
-        warn=remaining is not None and remaining <= settings.CULL_WARN_SECONDS,
+        warn=_warned(remaining),
         can_extend=bool(remaining is not None and not extended and nobody_waits and settings.CULL_MAX_AGE),
     )
 
@@ -178,7 +183,7 @@ def server_status_cached(*, user: AbstractBaseUser) -> dict:
     return {
         **hit,
         "remaining_seconds": round(remaining) if remaining is not None else None,
-        "warn": remaining is not None and remaining <= settings.CULL_WARN_SECONDS,
+        "warn": _warned(remaining),
         "warn_seconds": settings.CULL_WARN_SECONDS,
     }
 

@@ -20,7 +20,6 @@ from portal.cull_policy import (
     backoff_seconds,
     busy_check_needed,
     cull_decide,
-    remaining_seconds,
     server_judge,
     stop_forecast,
     wait_estimate,
@@ -138,8 +137,8 @@ def test_backoff_doubles_and_is_capped():
 def test_wait_estimate_and_remaining_time():
     assert wait_estimate(position=2, capacity=4, lifetime=1200) == 600
     assert wait_estimate(position=0, capacity=4, lifetime=1200) == 0
-    assert remaining_seconds(facts=server(idle=1700, age=100), now=NOW, policy=POLICY) == 100
-    assert remaining_seconds(facts=server(idle=0, age=4 * 3600 - 50), now=NOW, policy=POLICY) == 50
+    assert stop_forecast(facts=server(idle=1700, age=100), now=NOW, policy=POLICY)[0] == 100
+    assert stop_forecast(facts=server(idle=0, age=4 * 3600 - 50), now=NOW, policy=POLICY)[0] == 50
 
 
 def test_the_stop_forecast_says_whether_using_the_server_would_help():
