@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: start test setup lint bench clean
+.PHONY: start test setup lint screenshots clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -21,6 +21,10 @@ start: setup
 
 test: setup
 	@scripts/test.sh
+
+# Refresh the README's pictures (tests write theirs to the ignored test-results/screenshots/).
+screenshots: setup
+	@SCREENSHOTS_DIR=docs/screenshots scripts/test.sh -m browser tests/browser tests/hub/test_browser.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -1,19 +1,9 @@
-"""System checks: configuration a deployment must get right."""
+"""System checks for the catalog: the content repository and the GitHub integration."""
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
-
-
-@register(Tags.security)
-def check_secret_key(app_configs, **kwargs) -> list:
-    """Refuse the development secret key outside DEBUG."""
-    if not settings.DEBUG and settings.SECRET_KEY == settings.DEV_SECRET_KEY:
-        return [
-            Error("SECRET_KEY is the development key.", hint="Set SECRET_KEY in the environment.", id="portal.E001")
-        ]
-    return []
+from django.core.checks import Warning, register
 
 
 @register()

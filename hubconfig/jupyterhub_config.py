@@ -1,7 +1,8 @@
 """JupyterHub configuration, driven by the same environment variables as the portal.
 
 Run from the repository root:  jupyterhub -f hubconfig/jupyterhub_config.py
-Everything comes from `portal.hubsettings.hub_settings_from_env()` (see .env.example).
+Every value comes from the hub contract, `hubconfig/contract.py` (see .env.example), which
+the portal's settings read too. The hub process imports neither Django nor Celery.
 """
 
 import os
@@ -12,26 +13,23 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))  # the hub is started from anywhere; portal.* lives beside us
+sys.path.insert(0, str(ROOT))  # the hub is started from anywhere; hubconfig.* lives beside us
 
-from portal.hubsettings import CULLER_SERVICE_NAME, PORTAL_SERVICE_NAME, hub_settings_from_env  # noqa: E402
+from hubconfig import contract  # noqa: E402
 
 c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
-hs = hub_settings_from_env()
+hs = contract.hub_settings_from_env()
 hs.data_dir.mkdir(parents=True, exist_ok=True)
+# The hub is the first to need the service tokens: it makes the ones not configured.
+portal_token, culler_token = contract.service_tokens_ensure(hs)
 
 # --- Network: public proxy, hub API, proxy API ------------------------------------------------
 c.JupyterHub.bind_url = hs.hub_bind_url
 c.JupyterHub.hub_bind_url = hs.hub_internal_url
 c.ConfigurableHTTPProxy.api_url = hs.proxy_api_url
-c.ConfigurableHTTPProxy.command = [
-    os.environ.get("CONFIGURABLE_HTTP_PROXY")
-    or str(ROOT / "node_modules" / ".bin" / "configurable-http-proxy")
-]
+c.ConfigurableHTTPProxy.command = [hs.proxy_command]
 c.ConfigurableHTTPProxy.pid_file = str(hs.data_dir / "jupyterhub-proxy.pid")
-c.JupyterHub.db_url = (
-    os.environ.get("HUB_DB_URL") or f"sqlite:///{hs.data_dir / 'jupyterhub.sqlite'}"
-)
+c.JupyterHub.db_url = hs.hub_db_url
 c.JupyterHub.cookie_secret_file = str(hs.data_dir / "jupyterhub_cookie_secret")
 c.JupyterHub.pid_file = str(hs.data_dir / "jupyterhub.pid")
 
@@ -98,9 +96,7 @@ c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}
 c.JupyterHub.shutdown_on_logout = False
 
 # --- Spawner ----------------------------------------------------------------------------------
-singleuser = os.environ.get("HUB_SINGLEUSER_CMD") or str(
-    Path(sys.executable).parent / "jupyterhub-singleuser"
-)
+singleuser = hs.singleuser_cmd or str(Path(sys.executable).parent / "jupyterhub-singleuser")
 if hs.spawner == "simple":
     # Runs servers as the hub's own user: development and tests only (see hubconfig/README.md).
     c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
@@ -124,16 +120,14 @@ elif hs.spawner == "systemd":
     c.SystemdSpawner.mem_limit = f"{hs.server_memory_mb}M"
 elif hs.spawner == "docker":
     c.JupyterHub.spawner_class = "dockerspawner.DockerSpawner"
-    c.DockerSpawner.image = os.environ.get(
-        "SINGLEUSER_IMAGE", "quay.io/jupyter/base-notebook:latest"
-    )
+    c.DockerSpawner.image = hs.singleuser_image
     c.DockerSpawner.mem_limit = f"{hs.server_memory_mb}M"
     # Containers reach the hub by its service name on the compose network, not on loopback.
-    c.DockerSpawner.network_name = os.environ.get("DOCKER_NETWORK_NAME", "notebooks-portal_default")
+    c.DockerSpawner.network_name = hs.docker_network_name
     c.DockerSpawner.remove = True  # learners' work lives in the volume below, not the container
     c.DockerSpawner.volumes = {"jupyterhub-user-{username}": "/home/jovyan"}
-    if os.environ.get("HUB_CONNECT_URL"):
-        c.JupyterHub.hub_connect_url = os.environ["HUB_CONNECT_URL"]
+    if hs.hub_connect_url:
+        c.JupyterHub.hub_connect_url = hs.hub_connect_url
 elif hs.spawner == "kubernetes":
     c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"  # normally set by Zero to JupyterHub
 c.Spawner.default_url = "/lab"
@@ -145,63 +139,36 @@ c.Spawner.environment = {
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 60
 
-# --- The portal as a hub service --------------------------------------------------------------
+# --- The portal and the culler as hub services (names and scopes: hubconfig/contract.py) -------
 c.JupyterHub.services = [
     {
-        "name": PORTAL_SERVICE_NAME,
-        "api_token": hs.portal_service_token,
-        "oauth_client_id": f"service-{PORTAL_SERVICE_NAME}",
+        "name": contract.PORTAL_SERVICE_NAME,
+        "api_token": portal_token,
+        "oauth_client_id": contract.PORTAL_OAUTH_CLIENT_ID,
         "oauth_redirect_uri": hs.portal_oauth_redirect_uri,
         # Signing in on the portal is the consent: no extra "authorize" page.
         "oauth_no_confirm": True,
         "display": False,
     },
     # The portal's Celery cull task calls the hub with this token (no URL, no OAuth: an API client).
-    {"name": CULLER_SERVICE_NAME, "api_token": hs.culler_service_token, "display": False},
+    {"name": contract.CULLER_SERVICE_NAME, "api_token": culler_token, "display": False},
 ]
 # Config tokens are hashed with 16,384 rounds of SHA-512 unless trusted to be random: ~4 ms of
 # hub CPU on every request made with them (py-spy: 40% of the hub's time in a cull pass). Ours
 # are 64 random hex characters (or checked to look like it; weak ones keep the slow hashing).
-c.JupyterHub.trust_user_provided_tokens = hs.tokens_trusted
+c.JupyterHub.trust_user_provided_tokens = contract.token_strong(portal_token) and contract.token_strong(culler_token)
 c.JupyterHub.load_roles = [
     {
-        "name": "portal",
+        "name": contract.PORTAL_SERVICE_NAME,
         "description": "What the portal needs: see servers and activity, start and stop them",
-        "services": [PORTAL_SERVICE_NAME],
-        "scopes": [
-            "list:users",  # admission and the status page count running servers
-            "read:users:name",  # know whose server is whose
-            "read:users:activity",  # last_activity: idle detection and the "My server" page
-            "read:servers",  # server state, start time and spawn progress
-            "servers",  # start a server on Launch, stop it on "Stop my server" (culls: the culler's token)
-            # Not granted: admin:users (create / delete users), access:servers (the
-            # contents of people's notebooks), tokens, groups, shutdown.
-        ],
+        "services": [contract.PORTAL_SERVICE_NAME],
+        "scopes": list(contract.PORTAL_SCOPES),
     },
     {
-        "name": "culler",
+        "name": contract.CULLER_SERVICE_NAME,
         "description": "What the cull task needs: list servers and activity, stop servers, see busy kernels",
-        "services": [CULLER_SERVICE_NAME],
-        "scopes": [
-            "list:users",  # walk every user with a ready server (paginated)
-            "read:users:name",  # whose server is whose
-            "read:users:activity",  # last_activity: the idle time
-            "read:servers",  # started (max age), pending (skip), ready
-            "delete:servers",  # stop a server; start:servers is deliberately not granted
-            # The busy-kernel check. A kernel running a long cell sends no messages, so the
-            # server's last_activity (all the hub records) stays old while the learner's work
-            # runs: only the single-user server's GET /api/kernels tells (execution_state).
-            # Reaching it through the hub's proxy needs access:servers. The culler calls it
-            # for cull candidates only, and only that GET; it is the price of never killing
-            # running work, which is why the culler has a token of its own, not the portal's.
-            "access:servers",
-            # Not granted: servers / start:servers (no launches), admin:users (no user
-            # creation or deletion), tokens, groups, shutdown.
-        ],
+        "services": [contract.CULLER_SERVICE_NAME],
+        "scopes": list(contract.CULLER_SCOPES),
     },
-    {
-        # Every signed-in person may sign in to the portal through the hub (OAuth).
-        "name": "user",
-        "scopes": ["self", f"access:services!service={PORTAL_SERVICE_NAME}"],
-    },
+    {"name": "user", "scopes": list(contract.USER_SCOPES)},
 ]

@@ -1,16 +1,26 @@
-"""System checks for the hub connection a deployment must get right."""
+"""System checks for what a deployment must get right: the secret key and the hub connection."""
 
 from __future__ import annotations
 
-import os
-
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import Error, Tags, Warning, register
+
+from hubconfig.contract import token_strong
+
+
+@register(Tags.security)
+def check_secret_key(app_configs, **kwargs) -> list:
+    """Refuse the development secret key outside DEBUG."""
+    if not settings.DEBUG and settings.SECRET_KEY == settings.DEV_SECRET_KEY:
+        return [
+            Error("SECRET_KEY is the development key.", hint="Set SECRET_KEY in the environment.", id="portal.E001")
+        ]
+    return []
 
 
 @register()
 def check_hub_signin(app_configs, **kwargs) -> list:
-    """Refuse the development sign-in outside DEBUG, and flag an unshared service token."""
+    """Refuse the development sign-in outside DEBUG, and flag an unshared or hand-made service token."""
     problems = []
     if not settings.DEBUG and settings.HUB_DEV_SIGNIN:
         problems.append(
@@ -20,7 +30,7 @@ def check_hub_signin(app_configs, **kwargs) -> list:
                 id="portal.E002",
             )
         )
-    if not settings.DEBUG and not os.environ.get("PORTAL_SERVICE_TOKEN"):
+    if not settings.DEBUG and not settings.HUB_SERVICE_TOKEN:
         problems.append(
             Warning(
                 "PORTAL_SERVICE_TOKEN is not set: the portal and the hub share a token file, "
@@ -29,8 +39,7 @@ def check_hub_signin(app_configs, **kwargs) -> list:
                 id="portal.W001",
             )
         )
-    from portal.hubsettings import token_strong
-
+    # Only configured tokens can be hand-made: generated ones are 64 random hex characters.
     weak = [
         name
         for name, token in (

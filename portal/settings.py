@@ -1,15 +1,22 @@
-"""Settings for the portal, read from environment variables (see .env.example)."""
+"""Settings for the portal, read from environment variables (every one is in .env.example).
+
+Two readers, one place per fact: what the hub must agree on (URLs, tokens, capacity, DEBUG,
+GitHub's API host) comes from the hub contract, `hubconfig/contract.py`; the portal's own
+decisions are read here with django-environ. Internal tuning is named constants (bottom of
+the file), not environment variables. Importing this module does no I/O beyond reading an
+optional `.env`: folders and token files are made by `scripts/start.sh` and the hub, and the
+Celery broker is chosen there too.
+"""
 
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
 
-from portal.hubsettings import hub_settings_from_env
+from hubconfig import contract
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -18,16 +25,15 @@ env = environ.Env()
 if (BASE_DIR / ".env").is_file() and not os.environ.get("PORTAL_IGNORE_DOTENV"):
     env.read_env(BASE_DIR / ".env")
 
-VAR_DIR = Path(env.str("PORTAL_VAR_DIR", default=str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+# The hub contract, read once from the same environment the hub reads (no file is touched).
+HUB = contract.hub_settings_from_env()
+VAR_DIR = contract.var_dir_from_env(os.environ)
 
-DEBUG = env.bool("DEBUG", default=True)
+DEBUG = HUB.debug
 # The embedded default runs with a development key; a system check refuses it when DEBUG is off.
 DEV_SECRET_KEY = "dev-only-insecure-key-change-me"  # noqa: S105
 SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
 
-# The hub's and the portal's shared settings are parsed in one place (portal/hubsettings.py).
-HUB = hub_settings_from_env()
 PORTAL_URL = HUB.portal_url
 HUB_URL = HUB.hub_url
 ALLOWED_HOSTS = env.list(
@@ -81,7 +87,8 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}"),
 }
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+# Persistent connections: a request reuses its worker's connection for up to a minute.
+DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -94,8 +101,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = VAR_DIR / "staticfiles"
-STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise expects it even when serving from finders
+STATIC_ROOT = VAR_DIR / "staticfiles"  # made by collectstatic (image) or scripts/start.sh
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -127,31 +133,19 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
-
-def _redis_reachable(url: str) -> bool:
-    """Tell whether a Redis server answers at url (used only for the embedded default)."""
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), 0.3):
-            return True
-    except OSError:
-        return False
-
-
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
-# "auto": Redis when reachable, else kombu's filesystem transport (the embedded default).
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="auto")
-if CELERY_BROKER_URL == "auto":
-    CELERY_BROKER_URL = REDIS_URL if _redis_reachable(REDIS_URL) else "filesystem://"
+# The broker is Redis. Only the one-command stack may fall back: scripts/start.sh sets
+# CELERY_BROKER_URL=filesystem:// (kombu's filesystem transport, one host) when Redis does not
+# answer, and makes its folder; the probe lives there so that reading settings touches no network.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+if CELERY_BROKER_URL == "auto":  # start.sh resolves "auto"; any other process takes Redis
+    CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    _queue_dir = VAR_DIR / "celery-queue"
-    _queue_dir.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_queue_dir),
-        "data_folder_out": str(_queue_dir),
+        "data_folder_in": str(VAR_DIR / "celery-queue"),
+        "data_folder_out": str(VAR_DIR / "celery-queue"),
     }
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
@@ -171,10 +165,12 @@ CATALOG_PAGE_SIZE = env.int("CATALOG_PAGE_SIZE", default=24)
 CATALOG_REPO_WEB_URL = env.str("CATALOG_REPO_WEB_URL", default="")
 CATALOG_GIT_TIMEOUT = env.int("CATALOG_GIT_TIMEOUT", default=300)
 
-# --- The hub: sign-in, launch, "My server" ------------------------------------------------------
+# --- The hub: sign-in, launch, "My server" (the contract's values; hubconfig/contract.py) -------
 HUB_API_URL = HUB.hub_api_url
+# Tokens: the configured one, else the hub's generated file, read on first use (portal.hub).
 HUB_SERVICE_TOKEN = HUB.portal_service_token
-HUB_OAUTH_CLIENT_ID = "service-portal"
+HUB_SERVICE_TOKEN_FILE = HUB.portal_token_path
+HUB_OAUTH_CLIENT_ID = contract.PORTAL_OAUTH_CLIENT_ID
 HUB_OAUTH_REDIRECT_URI = HUB.portal_oauth_redirect_uri
 HUB_DEV_SIGNIN = not HUB.use_github  # the header shows a "development sign-in" flag
 HUB_TIMEOUT = env.float("HUB_TIMEOUT", default=10.0)
@@ -185,15 +181,6 @@ LAUNCH_REPO_URL = env.str("LAUNCH_REPO_URL", default="")
 LAUNCH_TARGET_DIR = env.str("LAUNCH_TARGET_DIR", default="workshops")
 LOGIN_URL = "accounts:login"
 
-CELERY_BEAT_SCHEDULE = {
-    "catalog-reconcile": {
-        "task": "catalog.tasks.catalog_sync_task",
-        "schedule": float(CATALOG_SYNC_INTERVAL),
-        # A reconcile older than its interval is stale: the next one will do the work.
-        "options": {"expires": max(CATALOG_SYNC_INTERVAL - 30, 30)},
-    },
-}
-
 # Public pages are cached per process, keyed by the catalog version (checked at most every
 # CATALOG_VERSION_TTL seconds, so a sync shows within that time on every worker).
 CACHES = {
@@ -202,7 +189,6 @@ CACHES = {
         "OPTIONS": {"MAX_ENTRIES": 2000},
     }
 }
-CATALOG_VERSION_TTL = env.float("CATALOG_VERSION_TTL", default=1.0)
 PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=600)
 
 # --- GitHub integration (webhook, PR validation, commit statuses) --------------------------
@@ -210,22 +196,13 @@ PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=600)
 GITHUB_WEBHOOK_SECRET = env.str("GITHUB_WEBHOOK_SECRET", default="")
 # A token that may write commit statuses and manage hooks on the content repository.
 GITHUB_TOKEN = env.str("GITHUB_TOKEN", default="")
-GITHUB_API_URL = env.str("GITHUB_API_URL", default="https://api.github.com").rstrip("/")
+# The same API host the hub's GitHub sign-in calls (GITHUB_URL / GITHUB_API_URL in the contract).
+GITHUB_API_URL = HUB.github_api_url
 # owner/name of the content repository on GitHub (statuses, PR files, hook set-up).
 GITHUB_REPOSITORY = env.str("GITHUB_REPOSITORY", default="")
-# GitHub refuses payloads over 25 MB, so no genuine delivery is bigger.
-GITHUB_WEBHOOK_MAX_BYTES = env.int("GITHUB_WEBHOOK_MAX_BYTES", default=25 * 1024 * 1024)
 # Delivery ids are remembered this long so a redelivery does no work twice.
 GITHUB_DELIVERY_KEEP_DAYS = env.int("GITHUB_DELIVERY_KEEP_DAYS", default=7)
-# Back-off policy for GitHub's rate limits (PyGithub's GithubRetry honours Retry-After and
-# X-RateLimit-Reset); waits longer than GITHUB_MAX_RATE_WAIT fail the call instead.
-GITHUB_RETRIES = env.int("GITHUB_RETRIES", default=5)
-GITHUB_SECONDARY_RATE_WAIT = env.float("GITHUB_SECONDARY_RATE_WAIT", default=60.0)
-GITHUB_MAX_RATE_WAIT = env.float("GITHUB_MAX_RATE_WAIT", default=600.0)
-# GitHub asks integrations to space out content-creating requests (statuses) by about 1 s.
-GITHUB_SECONDS_BETWEEN_WRITES = env.float("GITHUB_SECONDS_BETWEEN_WRITES", default=1.0)
 GITHUB_TIMEOUT = env.int("GITHUB_TIMEOUT", default=15)
-GITHUB_STATUS_CONTEXT = env.str("GITHUB_STATUS_CONTEXT", default="workshops/validate")
 # Queue the portal's tasks go to: deployments (or test runs) sharing one Redis stay apart.
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 
@@ -236,12 +213,11 @@ VALIDATION_OUTPUTS = env.str("VALIDATION_OUTPUTS", default="warning")
 HUB_KERNELS = env.list("HUB_KERNELS", default=["python3"])
 # Kernels allowed but not offered by the hub (documented for running locally): a warning.
 HUB_KERNELS_DOCUMENTED = env.list("HUB_KERNELS_DOCUMENTED", default=["powershell"])
-# Time limit for one notebook marked executable in workshop.yml (nbclient).
-VALIDATION_EXECUTE_TIMEOUT = env.int("VALIDATION_EXECUTE_TIMEOUT", default=120)
 
 # --- Capacity: culling idle servers and the waiting list ---------------------------------------
-# The culler's own hub token (scopes in hubconfig/jupyterhub_config.py), shared with the hub.
+# The culler's own hub token (scopes in hubconfig/contract.py), shared with the hub.
 CULLER_SERVICE_TOKEN = HUB.culler_service_token
+CULLER_SERVICE_TOKEN_FILE = HUB.culler_token_path
 # A server idle this long is stopped (seconds; the hub records activity every
 # HUB_ACTIVITY_INTERVAL seconds, so idle times are known to that resolution).
 CULL_IDLE_TIMEOUT = env.int("CULL_IDLE_TIMEOUT", default=1800)
@@ -265,30 +241,37 @@ CULL_EXTEND_SECONDS = env.int("CULL_EXTEND_SECONDS", default=3600)
 CULL_WARN_SECONDS = env.int("CULL_WARN_SECONDS", default=600)
 # How long a learner's server state is cached for the stop warning every portal page shows.
 SERVER_STATUS_TTL = env.int("SERVER_STATUS_TTL", default=15)
-# Waiting list (Redis): keys under this prefix; a place not polled for ADMISSION_PLACE_TTL
-# seconds is released; an admitted learner has ADMISSION_TURN_TTL seconds to take the slot.
-ADMISSION_PREFIX = env.str("ADMISSION_PREFIX", default="portal:admission:")
+# Waiting list: a place not polled for ADMISSION_PLACE_TTL seconds is released; an admitted
+# learner has ADMISSION_TURN_TTL seconds to take the slot.
 ADMISSION_PLACE_TTL = env.int("ADMISSION_PLACE_TTL", default=180)
 ADMISSION_TURN_TTL = env.int("ADMISSION_TURN_TTL", default=120)
 # GET /api/status for monitoring without a staff session: "Authorization: Bearer <token>".
 STATUS_API_TOKEN = env.str("STATUS_API_TOKEN", default="")
 
-CELERY_BEAT_SCHEDULE["servers-cull"] = {
-    "task": "portal.tasks.servers_cull_task",
-    "schedule": float(CULL_INTERVAL),
-    # A run queued behind a slow one is stale by the next tick: the next run does the work.
-    "options": {"expires": max(CULL_INTERVAL * 0.8, 5.0)},
-}
-CELERY_BEAT_SCHEDULE["capacity-samples-prune"] = {
-    "task": "portal.tasks.capacity_samples_prune_task",
-    "schedule": 24 * 3600.0,
-    "options": {"expires": 3600},
-}
-
-CELERY_BEAT_SCHEDULE["github-deliveries-prune"] = {
-    "task": "catalog.tasks.webhook_deliveries_prune_task",
-    "schedule": 6 * 3600.0,
-    "options": {"expires": 3600},
+# --- Periodic tasks (Celery beat), all in one place ------------------------------------------
+# Each expires before its next tick: a run queued behind a slow one is stale by then, and the
+# next run does the work.
+CELERY_BEAT_SCHEDULE = {
+    "catalog-reconcile": {
+        "task": "catalog.tasks.catalog_sync_task",
+        "schedule": float(CATALOG_SYNC_INTERVAL),
+        "options": {"expires": max(CATALOG_SYNC_INTERVAL - 30, 30)},
+    },
+    "servers-cull": {
+        "task": "portal.tasks.servers_cull_task",
+        "schedule": float(CULL_INTERVAL),
+        "options": {"expires": max(CULL_INTERVAL * 0.8, 5.0)},
+    },
+    "capacity-samples-prune": {
+        "task": "portal.tasks.capacity_samples_prune_task",
+        "schedule": 24 * 3600.0,
+        "options": {"expires": 3600},
+    },
+    "github-deliveries-prune": {
+        "task": "catalog.tasks.webhook_deliveries_prune_task",
+        "schedule": 6 * 3600.0,
+        "options": {"expires": 3600},
+    },
 }
 
 LOGGING = {
@@ -298,3 +281,22 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# --- Internal tuning: named constants, not operator decisions (tests may override them) ------
+# How often each process re-checks the catalog version for its page cache (seconds).
+CATALOG_VERSION_TTL = 1.0
+# Waiting-list keys in Redis live under this prefix.
+ADMISSION_PREFIX = "portal:admission:"
+# GitHub refuses to send payloads over 25 MB, so no genuine delivery is bigger
+# (https://docs.github.com/en/webhooks/webhook-events-and-payloads#payload-cap).
+GITHUB_WEBHOOK_MAX_BYTES = 25 * 1024 * 1024
+# Back-off for GitHub's rate limits (PyGithub's GithubRetry honours Retry-After and
+# X-RateLimit-Reset); a wait longer than GITHUB_MAX_RATE_WAIT fails the call instead.
+GITHUB_RETRIES = 5
+GITHUB_SECONDARY_RATE_WAIT = 60.0
+GITHUB_MAX_RATE_WAIT = 600.0
+# GitHub asks integrations to space out content-creating requests (statuses) by about 1 s
+# (https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api).
+GITHUB_SECONDS_BETWEEN_WRITES = 1.0
+# The commit status context shown on pull requests.
+GITHUB_STATUS_CONTEXT = "workshops/validate"

@@ -3,8 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
-mkdir -p var
 export PORTAL_PORT="${PORTAL_PORT:-8000}"
+# Reading the settings creates nothing: the state folders, the service tokens the hub and the
+# portal share, and the choice of broker (Redis, else a filesystem one) are made here.
+eval "$($PY manage.py local_setup)"
 $PY manage.py migrate --noinput -v0
 # The bundled sample workshops become a real git repository, synced on first start.
 if [ -z "${CATALOG_SOURCE:-}" ]; then $PY manage.py sample_repo; fi

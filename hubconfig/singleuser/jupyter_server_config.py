@@ -42,6 +42,13 @@ def _exit_now() -> None:
     os._exit(0)  # what the SIGINT path returns anyway: the server's start() returned normally
 
 
-if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+# The hub's SIGINT must stop the server however the hub was started. A hub started from a
+# shell in the background (`make start &`, CI without a terminal) passes SIGINT on *ignored*
+# (POSIX: background jobs ignore it, and exec keeps ignored signals ignored); Python then
+# leaves it ignored and Jupyter only handles SIGINT itself with a terminal on stdin, so the
+# server ignored every stop until the spawner's SIGTERM seconds later. Whatever the inherited
+# disposition (default, ignored), the server gets the plain stop-on-SIGINT; only a handler
+# someone installed on purpose (Jupyter's interactive one, with a terminal) is left alone.
+if signal.getsignal(signal.SIGINT) in (signal.default_int_handler, signal.SIG_IGN, signal.SIG_DFL):
     signal.signal(signal.SIGINT, _interrupted)
 atexit.register(_exit_now)

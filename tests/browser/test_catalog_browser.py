@@ -11,7 +11,7 @@ import pytest
 
 from catalog.samples import SAMPLES_DIR, sample_repo_build
 from catalog.services.sync import catalog_sync
-from tests.browser.conftest import screenshot
+from tests.chromium import screenshot
 from tests.contentrepo import ContentRepo
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

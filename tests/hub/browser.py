@@ -1,33 +1,10 @@
-"""Headless Debian Chromium through Playwright (never Playwright's own browser download)."""
+"""JupyterLab as a learner sees it in the browser (Chromium itself: tests/chromium.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from tests.chromium import chromium
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@contextmanager
-def chromium() -> Iterator:
-    """Yield a launched Chromium browser."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+__all__ = ["chromium", "notebook_open"]
 
 
 def notebook_open(page, name: str, *, timeout: float = 60_000) -> None:

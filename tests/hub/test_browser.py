@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import pytest
 
+from tests.chromium import screenshot
 from tests.hub.browser import chromium, notebook_open
 from tests.hub.conftest import ORG
 
 pytestmark = [pytest.mark.hub, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +22,6 @@ def _sync_playwright_beside_django(monkeypatch):
 
 def test_new_learner_goes_from_the_catalog_to_the_first_notebook(hub, workshop, fake_github):
     fake_github.approve_as = "hubber"
-    SHOTS.mkdir(parents=True, exist_ok=True)
     seen: list[str] = []
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 800})
@@ -36,13 +34,13 @@ def test_new_learner_goes_from_the_catalog_to_the_first_notebook(hub, workshop, 
         page.get_by_role("link", name="Sign in with GitHub to launch").click()
         page.wait_for_selector("#launch")  # back on the workshop page, signed in
         assert page.locator("#who").inner_text() == "hubber"
-        page.screenshot(path=str(SHOTS / "catalog-signed-in.png"))
+        screenshot(page, "catalog-signed-in")
 
         page.locator("#launch").click()
         try:
             notebook_open(page, "0-Welcome.ipynb")
         except Exception:
-            page.screenshot(path=str(SHOTS.parent.parent / "test-results" / "launch-failure.png"))
+            screenshot(page, "launch-failure")
             raise AssertionError(f"stuck at {page.url}; went through {seen}") from None
         assert page.url.startswith(f"{hub.url}/user/hubber/lab")
         # The notebook's own first heading, rendered in the visible notebook.
@@ -50,13 +48,13 @@ def test_new_learner_goes_from_the_catalog_to_the_first_notebook(hub, workshop, 
         page.wait_for_selector(f"{panel} .jp-RenderedMarkdown h1:has-text('Welcome to the API')")
         page.wait_for_timeout(1500)  # JupyterLab would show its news prompt by now
         assert page.get_by_text("notified about official Jupyter news").count() == 0
-        page.screenshot(path=str(SHOTS / "launch-jupyterlab.png"))
+        shot = screenshot(page, "launch-jupyterlab")
 
     # The learner went through the hub's progress page, not a blank wait.
     assert any("/hub/spawn-pending/hubber" in url for url in seen), seen
     assert (hub.home("hubber") / "workshops" / "intro-api" / "0-Welcome.ipynb").is_file()
     hub.stop_server("hubber")
-    assert os.path.getsize(SHOTS / "launch-jupyterlab.png") > 10_000
+    assert os.path.getsize(shot) > 10_000
 
 
 def test_a_waiting_learner_sees_their_place_move_and_the_workshop_opens_by_itself(
@@ -87,7 +85,7 @@ def test_a_waiting_learner_sees_their_place_move_and_the_workshop_opens_by_itsel
             page.wait_for_url(f"**/workshops/{workshop.slug}/wait")
             assert page.locator("#queue-position").inner_text() == "2"
             assert "waiting list" in page.locator("#queue-state").inner_text()
-            page.screenshot(path=str(SHOTS / "waiting.png"))
+            screenshot(page, "waiting")
 
             seen_before = len(navigations)
             admission.queue_leave(user="ahead")
@@ -106,7 +104,7 @@ def test_a_waiting_learner_sees_their_place_move_and_the_workshop_opens_by_itsel
             banner.wait_for(state="visible", timeout=15_000)
             assert "stops in about" in banner.inner_text() and "unless you use it" in banner.inner_text()
             assert page.locator("#server-banner-link").get_attribute("href") == "/me/server"
-            page.screenshot(path=str(SHOTS / "stop-warning.png"), clip={"x": 0, "y": 0, "width": 1280, "height": 420})
+            screenshot(page, "stop-warning", clip={"x": 0, "y": 0, "width": 1280, "height": 420})
     finally:
         admission.queue_leave(user="ahead")
         servers_stop_all(hub, ["blocker", "waiter"])

@@ -35,13 +35,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(tmp_path: Path, port: int) -> subprocess.Popen:
+def _start(tmp_path: Path, port: int, sigint: signal.Handlers = signal.SIG_DFL) -> subprocess.Popen:
+    """Start a server whose SIGINT starts out as sigint (a hub started in the background: SIG_IGN)."""
     args = [*SERVER, f"--ServerApp.port={port}", f"--ServerApp.root_dir={tmp_path}"]
     if os.geteuid() == 0:
         args.append("--allow-root")
     return subprocess.Popen(
-        args, env=_env(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+        args, env=_env(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, sigint),
+    )  # fmt: skip
 
 
 def _wait_up(proc: subprocess.Popen, port: int) -> None:
@@ -57,13 +59,17 @@ def _wait_up(proc: subprocess.Popen, port: int) -> None:
     raise AssertionError("the server did not come up")
 
 
-def test_a_server_stopped_by_the_hub_exits_cleanly_with_its_log_written(tmp_path):
+# SIG_IGN is what a server inherits from a hub started in the background from a shell (and so
+# from `make test &` or `make start &`): the stop must work the same way there.
+@pytest.mark.parametrize("sigint", [signal.SIG_DFL, signal.SIG_IGN], ids=["sigint-default", "sigint-ignored"])
+def test_a_server_stopped_by_the_hub_exits_cleanly_with_its_log_written(tmp_path, sigint):
     port = _free_port()
-    proc = _start(tmp_path, port)
+    proc = _start(tmp_path, port, sigint)
     try:
         _wait_up(proc, port)
         proc.send_signal(signal.SIGINT)  # what the hub's LocalProcessSpawner sends first
-        out, _ = proc.communicate(timeout=30)
+        # Well under the spawner's interrupt_timeout (5 s), after which it would send SIGTERM.
+        out, _ = proc.communicate(timeout=4)
     finally:
         proc.kill()
     assert proc.returncode == 0, out

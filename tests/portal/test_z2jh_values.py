@@ -8,6 +8,8 @@ import jsonschema
 import pytest
 import yaml
 
+from hubconfig import contract
+
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT.parent / "shared" / "schemas"
 
@@ -49,3 +51,18 @@ def test_values_keep_the_projects_decisions(values):
     scopes = values["hub"]["loadRoles"]["portal"]["scopes"]
     assert "admin:users" not in scopes and "access:servers" not in scopes
     assert values["hub"]["services"]["portal"]["oauth_redirect_uri"].endswith("/accounts/callback")
+
+
+def test_values_follow_the_hub_contract(values):
+    """Services, roles and scopes are the contract's: on Kubernetes the culler is a service too."""
+    hub = values["hub"]
+    services, roles = hub["services"], hub["loadRoles"]
+    assert set(services) == {contract.PORTAL_SERVICE_NAME, contract.CULLER_SERVICE_NAME}
+    assert services["portal"]["oauth_client_id"] == contract.PORTAL_OAUTH_CLIENT_ID
+    assert services["portal"]["oauth_redirect_uri"].endswith(contract.PORTAL_CALLBACK_PATH)
+    assert roles["portal"]["services"] == [contract.PORTAL_SERVICE_NAME]
+    assert roles["portal"]["scopes"] == list(contract.PORTAL_SCOPES)
+    assert roles["culler"]["services"] == [contract.CULLER_SERVICE_NAME]
+    assert roles["culler"]["scopes"] == list(contract.CULLER_SCOPES)
+    assert roles["user"]["scopes"] == list(contract.USER_SCOPES)
+    assert hub["config"]["JupyterHub"]["trust_user_provided_tokens"] is True
