@@ -189,7 +189,6 @@ CACHES = {
         "OPTIONS": {"MAX_ENTRIES": 2000},
     }
 }
-PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=600)
 
 # --- GitHub integration (webhook, PR validation, commit statuses) --------------------------
 # The webhook's shared secret; without it every delivery is refused (a system check warns).
@@ -283,8 +282,10 @@ LOGGING = {
 }
 
 # --- Internal tuning: named constants, not operator decisions (tests may override them) ------
-# How often each process re-checks the catalog version for its page cache (seconds).
+# How often each process re-checks the catalog version for its page cache (seconds), and how
+# long a cached page lives at most (a new catalog version replaces it sooner).
 CATALOG_VERSION_TTL = 1.0
+PAGE_CACHE_SECONDS = 600
 # Waiting-list keys in Redis live under this prefix.
 ADMISSION_PREFIX = "portal:admission:"
 # GitHub refuses to send payloads over 25 MB, so no genuine delivery is bigger
