@@ -24,8 +24,7 @@ from portal.cull_policy import (
     cull_decide,
     server_judge,
 )
-from portal.hub import HubClient, HubError, HubUnavailable
-from portal.launch import cull_policy_current, servers_occupied
+from portal.hub import HubClient, HubError, HubUnavailable, servers_count, servers_occupied
 from portal.lifetimes import lives_record
 from portal.locks import LockBusy, singleton_lock
 from portal.models import CapacitySample, CullEvent, CullRun, ServerExtension, ServerLife
@@ -185,13 +184,12 @@ def _waiting_count() -> int:
 
 def _pass(*, hub: HubClient, now: datetime, dry_run: bool, run: CullRun | None) -> CullReport:
     """Read, decide, stop, record and admit: one pass (the lock is held by the caller)."""
-    policy = cull_policy_current()
+    policy = CullPolicy.from_settings(settings)
     waiting = _waiting_count()
     # Nobody waiting: only ready servers matter (state=ready; pending ones are skipped anyway).
     # Learners waiting: state=active also lists starting servers, which hold capacity too.
     servers = _servers_read(hub=hub, state="active" if waiting else "ready")
-    running = sum(1 for s in servers if s.ready and not s.pending)
-    starting = len(servers) - running
+    running, starting = servers_count(servers)
     capacity = settings.HUB_CAPACITY
     pressure = Pressure(capacity=capacity, occupied=len(servers), waiting=waiting) if waiting else None
     decisions, stops = _decide_and_stop(

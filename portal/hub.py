@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import httpx
@@ -221,6 +221,24 @@ class HubClient:
         if response.status_code != 200:
             raise HubError(f"GET /user: {response.status_code} {response.text[:200]}")
         return response.json()
+
+
+class _ServerState(Protocol):
+    ready: bool
+    pending: str | None
+
+
+def servers_count(servers: Iterable[_ServerState]) -> tuple[int, int]:
+    """Return (running, starting): a server runs once ready with nothing pending; the rest are
+    starting or stopping, and hold a slot all the same."""
+    states = [bool(s.ready and not s.pending) for s in servers]
+    running = sum(states)
+    return running, len(states) - running
+
+
+def servers_occupied(*, hub: HubClient) -> set[str]:
+    """Return who holds a slot: a running, starting or stopping server ("user" or "user/name")."""
+    return {f"{u.name}/{n}" if n else u.name for u in hub.users_list(state="active") for n in u.servers}
 
 
 def hub_client_build(*, token: str | None = None) -> HubClient:

@@ -12,7 +12,7 @@ from django.utils import timezone
 from catalog.models import Workshop
 from portal import admission
 from portal.cull_policy import CullPolicy, ServerFacts, stop_forecast
-from portal.hub import HubClient, HubError, HubFull, HubServer, hub_client_build
+from portal.hub import HubError, HubFull, HubServer, hub_client_build, servers_occupied
 from portal.launch_links import launch_url_build, puller_repo_url
 from portal.models import Launch
 
@@ -31,20 +31,6 @@ class MustWait(RuntimeError):
     def __init__(self, ticket: admission.Ticket) -> None:
         super().__init__(ticket.status)
         self.ticket = ticket
-
-
-def servers_occupied(*, hub: HubClient) -> set[str]:
-    """Return who has a running, starting or stopping server ("user" or "user/name")."""
-    return {f"{u.name}/{n}" if n else u.name for u in hub.users_list(state="active") for n in u.servers}
-
-
-def cull_policy_current() -> CullPolicy:
-    """Return the culling policy from settings."""
-    return CullPolicy(
-        idle_timeout=settings.CULL_IDLE_TIMEOUT,
-        max_age=settings.CULL_MAX_AGE,
-        pressure_idle=settings.CULL_PRESSURE_IDLE,
-    )
 
 
 def workshop_launch_url(*, workshop: Workshop) -> str:
@@ -131,7 +117,7 @@ def server_view(*, user: AbstractBaseUser) -> ServerView:
     if server is not None and server.ready:
         extended = _extension_seconds(name=name, started=server.started)
         facts = ServerFacts(name, "", True, None, server.started, last_activity, extra_age=extended)
-        forecast = stop_forecast(facts=facts, now=timezone.now(), policy=cull_policy_current())
+        forecast = stop_forecast(facts=facts, now=timezone.now(), policy=CullPolicy.from_settings(settings))
         remaining, reason = forecast if forecast else (None, None)
     try:
         nobody_waits = admission.queue_length() == 0
