@@ -188,26 +188,14 @@ def admission_request(*, user: str, workshop: str, occupied_read: Callable[[], s
 
 
 def queue_join(*, user: str, workshop: str) -> Ticket:
-    """Put a learner at the end of the waiting list (once) and ask the culler to make room."""
+    """Put a learner at the end of the waiting list (once)."""
     try:
         with _queue() as r:
             r.set(_key(f"seen:{user}"), workshop, ex=settings.ADMISSION_PLACE_TTL)
             r.zadd(_key("queue"), {user: r.incr(_key("seq"))}, nx=True)
-            ticket = _waiting_ticket(r, user=user, workshop=workshop)
+            return _waiting_ticket(r, user=user, workshop=workshop)
     except QueueUnavailable:
         return Ticket(status=DEGRADED, workshop=workshop)
-    _cull_soon()
-    return ticket
-
-
-def _cull_soon() -> None:
-    """Queue a cull pass now: under pressure it frees the longest-idle servers (the lock dedups)."""
-    from portal.tasks import servers_cull_task
-
-    try:
-        servers_cull_task.apply_async(expires=settings.CULL_INTERVAL)
-    except Exception as error:  # noqa: BLE001 - a missing broker must not fail a launch
-        log.warning("could not queue a cull pass: %s", error)
 
 
 def turn_release(*, user: str) -> None:

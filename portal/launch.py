@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,6 +16,9 @@ from portal.cull_policy import CullPolicy, ServerFacts, stop_forecast
 from portal.hub import HubError, HubFull, HubServer, hub_client_build, servers_occupied
 from portal.launch_links import launch_url_build, puller_repo_url
 from portal.models import Launch
+from portal.tasks import servers_cull_task
+
+log = logging.getLogger(__name__)
 
 
 class NothingToLaunch(RuntimeError):
@@ -48,6 +52,21 @@ def workshop_launch_url(*, workshop: Workshop) -> str:
     )
 
 
+def _cull_soon() -> None:
+    """Queue a cull pass now: under pressure it frees the longest-idle servers (the lock dedups)."""
+    try:
+        servers_cull_task.apply_async(expires=settings.CULL_INTERVAL)
+    except Exception as error:  # noqa: BLE001 - a missing broker must not fail a launch
+        log.warning("could not queue a cull pass: %s", error)
+
+
+def _must_wait(ticket: admission.Ticket) -> MustWait:
+    """Return the MustWait for a learner given a place; ask the culler to make room for them."""
+    if ticket.status == admission.WAIT:
+        _cull_soon()
+    return MustWait(ticket)
+
+
 def workshop_launch(*, user: AbstractBaseUser, workshop: Workshop) -> str:
     """Start the learner's server (the hub shows its progress), record it, return the link."""
     url = workshop_launch_url(workshop=workshop)
@@ -63,12 +82,12 @@ def workshop_launch(*, user: AbstractBaseUser, workshop: Workshop) -> str:
                 user=name, workshop=workshop.slug, occupied_read=lambda: servers_occupied(hub=hub)
             )
             if ticket.status == admission.WAIT:
-                raise MustWait(ticket)
+                raise _must_wait(ticket)
             try:
                 hub.server_start(name=name)
             except HubFull:
                 # The hub's active_server_limit (the backstop) said no: a place, not an error.
-                raise MustWait(admission.queue_join(user=name, workshop=workshop.slug)) from None
+                raise _must_wait(admission.queue_join(user=name, workshop=workshop.slug)) from None
             finally:
                 admission.turn_release(user=name)
     Launch.objects.create(user=user, workshop=workshop, folder=workshop.folder, title=workshop.title)
