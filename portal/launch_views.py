@@ -1,4 +1,4 @@
-"""Launch, "My server" and Stop: thin views over portal.launch."""
+"""Launch and the waiting page: thin views over portal.launch."""
 
 from __future__ import annotations
 
@@ -14,11 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from catalog.selectors import workshop_get
 from portal import launch
 from portal.hub import HubError, HubFull, HubUnavailable
-
-
-def _hub_problem(request: HttpRequest, *, title: str, message: str, status: int = 503) -> HttpResponse:
-    """Show a hub problem in words."""
-    return render(request, "portal/hub_problem.html", {"title": title, "message": message}, status=status)
+from portal.views import hub_problem
 
 
 @require_POST
@@ -41,63 +37,18 @@ def workshop_launch(request: HttpRequest, slug: str) -> HttpResponse:
     except HubFull:
         return redirect("launch_wait", slug=workshop.slug)
     except HubUnavailable:
-        return _hub_problem(
+        return hub_problem(
             request,
             title="The notebook hub is unavailable",
             message="Please try again in a moment.",
         )
     except HubError:
-        return _hub_problem(
+        return hub_problem(
             request,
             title="Your server could not be started",
             message="Please try again in a moment.",
         )
     return redirect(url)
-
-
-@require_GET
-@login_required
-def my_server(request: HttpRequest) -> HttpResponse:
-    """Show the learner's server: state, times, workshops, a link into JupyterLab, Stop."""
-    try:
-        server = launch.server_view(user=request.user)
-    except HubError:
-        return _hub_problem(
-            request,
-            title="The notebook hub is unavailable",
-            message="Your server's state cannot be read now.",
-        )
-    return render(
-        request,
-        "portal/my_server.html",
-        {"server": server, "launches": launch.launches_recent(user=request.user)},
-    )
-
-
-@require_GET
-def my_server_status(request: HttpRequest) -> JsonResponse:
-    """Return the learner's server state as JSON (every portal page asks it for the stop warning)."""
-    if not request.user.is_authenticated:
-        return JsonResponse({"error": "Sign in to see your server."}, status=401)
-    try:
-        server = launch.server_status_cached(user=request.user)
-    except HubError:
-        return JsonResponse(
-            {"error": "The notebook hub is unavailable."}, status=503, headers={"Cache-Control": "no-store"}
-        )
-    return JsonResponse(server, headers={"Cache-Control": "no-store"})
-
-
-@require_POST
-@login_required
-def my_server_stop(request: HttpRequest) -> HttpResponse:
-    """Stop the learner's server (their files stay in their home)."""
-    try:
-        stopped = launch.server_stop(user=request.user)
-    except HubError:
-        return _hub_problem(request, title="The notebook hub is unavailable", message="Please try again.")
-    messages.success(request, "Your server is stopped." if stopped else "Your server is stopping.")
-    return redirect("my_server")
 
 
 @require_GET
@@ -142,18 +93,3 @@ def queue_leave(request: HttpRequest) -> HttpResponse:
     launch.queue_leave(user=request.user)
     messages.info(request, "You left the waiting list.")
     return redirect("catalog:index")
-
-
-@require_POST
-@login_required
-def my_server_extend(request: HttpRequest) -> HttpResponse:
-    """Extend the learner's server once (when nobody is waiting)."""
-    try:
-        seconds = launch.server_extend(user=request.user)
-    except launch.CannotExtend as error:
-        messages.warning(request, str(error))
-    except HubError:
-        return _hub_problem(request, title="The notebook hub is unavailable", message="Please try again.")
-    else:
-        messages.success(request, f"Your server may now run {seconds // 60} more minutes.")
-    return redirect("my_server")
