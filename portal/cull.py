@@ -24,7 +24,7 @@ from portal.cull_policy import (
     cull_decide,
     server_judge,
 )
-from portal.hub import HubClient, HubError, HubUnavailable, servers_count, servers_occupied
+from portal.hub import HubClient, HubError, HubUnavailable, hub_client_build, servers_count, servers_occupied
 from portal.lifetimes import lives_record
 from portal.locks import LockBusy, singleton_lock
 from portal.models import CapacitySample, CullEvent, CullRun, ServerExtension, ServerLife
@@ -46,16 +46,6 @@ class CullReport:
     admitted: list[str] = field(default_factory=list)
     waiting: int = 0
     hub_requests: int = 0
-
-
-def culler_client_build() -> HubClient:
-    """Build the hub client with the culler's own token and timeouts."""
-    return HubClient(
-        api_url=settings.HUB_API_URL,
-        token=settings.CULLER_SERVICE_TOKEN,
-        timeout=settings.CULL_TIMEOUT,
-        public_url=settings.HUB_URL,
-    )
 
 
 def backoff_until(*, now: datetime) -> datetime | None:
@@ -241,7 +231,10 @@ def servers_cull(*, now: datetime | None = None, dry_run: bool = False, hub: Hub
     """
     now = now or timezone.now()
     own_client = hub is None
-    hub = hub or culler_client_build()
+    # The culler's own token (its narrow role) and timeouts.
+    hub = hub or hub_client_build(
+        token=settings.CULLER_SERVICE_TOKEN, timeout=settings.CULL_TIMEOUT, public_url=settings.HUB_URL
+    )
     try:
         if dry_run:
             return _pass(hub=hub, now=now, dry_run=True, run=None)

@@ -147,7 +147,7 @@ def server_stop(*, user: AbstractBaseUser) -> bool:
     """Stop the learner's server; return True once stopped, False while still stopping."""
     server_status_forget(user=user)
     with hub_client_build() as hub:
-        return hub.server_stop(name=user.get_username())
+        return hub.server_delete(name=user.get_username()) != "stopping"
 
 
 def launches_recent(*, user: AbstractBaseUser) -> list[Launch]:

@@ -13,7 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from portal.cull import culler_client_build, servers_cull
+from portal.cull import servers_cull
 from portal.hub import HubClient
 from portal.models import CullEvent, CullRun
 from tests.hub.cullkit import kernel_make_busy, servers_running, servers_start, servers_stop_all, users_create
@@ -148,7 +148,7 @@ def test_the_maximum_age_stops_an_active_server(hub, cull_settings):
 def test_pagination_is_followed_past_200_users_and_across_pages_of_servers(hub, cull_settings):
     many = [f"page-{i:03}" for i in range(210)]
     users_create(hub, many)
-    with culler_client_build() as client:
+    with HubClient(api_url=hub.api_url, token=hub.culler_token) as client:
         listed = [u.name for u in client.users_list()]
         assert set(many) <= set(listed) and len(listed) == len(set(listed))
         assert client.requests == math.ceil(len(listed) / 200)
