@@ -15,11 +15,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import redis
 from django.conf import settings
+
+from portal.locks import LockBusy, redis_lock
+from portal.redis_client import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -44,40 +47,24 @@ def _key(name: str) -> str:
     return settings.ADMISSION_PREFIX + name
 
 
-_clients: dict[str, redis.Redis] = {}
-
-
-def _redis() -> redis.Redis:
-    """Return a Redis client with short timeouts: a dead Redis must not hold a launch up."""
-    url = settings.REDIS_URL
-    if url not in _clients:
-        _clients[url] = redis.Redis.from_url(
-            url, socket_timeout=1.0, socket_connect_timeout=0.5, decode_responses=True
-        )
-    return _clients[url]
-
-
 @contextmanager
 def _queue() -> Iterator[redis.Redis]:
     """Yield Redis, turning its failures into QueueUnavailable."""
     try:
-        yield _redis()
+        yield redis_client()
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
         log.warning("waiting list unavailable: %s", error)
         raise QueueUnavailable(str(error)) from error
 
 
 @contextmanager
-def _admit_lock(r: redis.Redis) -> Iterator[None]:
+def _admit_lock() -> Iterator[None]:
     """Serialise admission decisions (a few milliseconds each) across every portal process."""
-    lock = r.lock(_key("admit-lock"), timeout=30, blocking_timeout=20)
-    if not lock.acquire():
-        raise QueueUnavailable("admission lock not acquired")
     try:
-        yield
-    finally:
-        with suppress(redis.exceptions.LockError):  # expired: already free
-            lock.release()
+        with redis_lock(_key("admit-lock"), timeout=30, wait=20):
+            yield
+    except LockBusy as error:
+        raise QueueUnavailable("admission lock not acquired") from error
 
 
 def _turns_held(r: redis.Redis) -> set[str]:
@@ -127,7 +114,7 @@ def queue_admit(*, occupied_read: Callable[[], set[str]]) -> list[str]:
     occupied_read returns who has a running or starting server, read under the admission lock:
     a count taken earlier could miss a server started since.
     """
-    with _queue() as r, _admit_lock(r):
+    with _queue() as r, _admit_lock():
         return _admit(r, free=_slots_free(r, occupied_read))
 
 
@@ -177,7 +164,7 @@ def admission_request(*, user: str, workshop: str, occupied_read: Callable[[], s
             if r.zscore(_key("queue"), user) is not None:
                 r.set(_key(f"seen:{user}"), workshop, ex=settings.ADMISSION_PLACE_TTL)
                 return _waiting_ticket(r, user=user, workshop=workshop)
-            with _admit_lock(r):
+            with _admit_lock():
                 _queue_prune(r)
                 if r.zcard(_key("queue")) == 0 and _slots_free(r, occupied_read) > 0:
                     r.zadd(_key("turns"), {user: now + settings.ADMISSION_TURN_TTL})
@@ -220,7 +207,7 @@ def queue_poll(*, user: str, occupied_read: Callable[[], set[str]]) -> Ticket:
             # One poller per second does the admission check for everyone: the hub sees one
             # request a second however many learners wait.
             if r.set(_key("poll-admit"), "1", nx=True, ex=1):
-                with _admit_lock(r):
+                with _admit_lock():
                     _admit(r, free=_slots_free(r, occupied_read))
                 if (r.zscore(_key("turns"), user) or 0) > time.time():
                     return Ticket(status=GO, workshop=workshop)
