@@ -102,12 +102,6 @@ def queue_length() -> int:
         return r.zcard(_key("queue"))
 
 
-def queue_snapshot() -> list[str]:
-    """Return the waiting learners, first first."""
-    with _queue() as r:
-        return r.zrange(_key("queue"), 0, -1)
-
-
 def queue_admit(*, occupied_read: Callable[[], set[str]]) -> list[str]:
     """Give the free slots to the first learners in the waiting list; return them.
 

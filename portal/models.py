@@ -81,7 +81,6 @@ class CullEvent(models.Model):
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
     idle_seconds = models.PositiveIntegerField(default=0)
     age_seconds = models.PositiveIntegerField(default=0, help_text="Server lifetime when culled.")
-    detail = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-decided_at"]
