@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from catalog.selectors import workshop_get
+from catalog.selectors import workshop_visible_or_404
 from portal import launch
 from portal.hub import HubError, HubFull, HubUnavailable
 from portal.views import hub_problem
@@ -20,9 +20,7 @@ from portal.views import hub_problem
 @require_POST
 def workshop_launch(request: HttpRequest, slug: str) -> HttpResponse:
     """Start the learner's server and send them to the workshop's first notebook in it."""
-    workshop = workshop_get(slug=slug)
-    if workshop is None:
-        raise Http404(f"No workshop called “{slug}”.")
+    workshop = workshop_visible_or_404(slug=slug)
     detail = reverse("catalog:detail", args=[workshop.slug])
     if not request.user.is_authenticated:
         return redirect(f"{reverse('accounts:login')}?{urlencode({'next': detail})}")
@@ -55,9 +53,7 @@ def workshop_launch(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def launch_wait(request: HttpRequest, slug: str) -> HttpResponse:
     """Show the learner's place in the waiting list; the page carries on to the launch by itself."""
-    workshop = workshop_get(slug=slug)
-    if workshop is None:
-        raise Http404(f"No workshop called “{slug}”.")
+    workshop = workshop_visible_or_404(slug=slug)
     ticket = launch.queue_ticket(user=request.user)
     return render(
         request,
