@@ -36,6 +36,7 @@ class CullRun(models.Model):
         OK = "ok", "OK"
         PARTIAL = "partial", "Some stops failed"
         HUB_DOWN = "hub-down", "Hub unavailable"
+        FAILED = "failed", "Hub refused (see the error)"
         BACKOFF = "backoff", "Skipped: backing off"
         BUSY = "busy", "Skipped: another run holds the lock"
 

@@ -229,3 +229,16 @@ def test_a_down_hub_is_backed_off_not_flooded(hub, cull_settings, db):
     assert dead.requests == 2
     # A healthy run resets the back-off.
     assert servers_cull(now=now + timedelta(seconds=400)).outcome == "ok"
+
+
+def test_a_token_the_hub_does_not_know_ends_the_run_as_failed_and_is_retried(hub, cull_settings):
+    """The culler missing from the hub's configuration (its token unknown there): the hub answers
+    403, the run ends as failed with that answer recorded (never left "running"), and the next
+    pass is not backed off: with the right token it culls again."""
+    now = timezone.now()
+    with HubClient(api_url=hub.api_url, token="a-token-this-hub-never-issued", public_url=hub.url) as stranger:
+        report = servers_cull(now=now, hub=stranger)
+    run = CullRun.objects.get(pk=report.run.pk)
+    assert report.outcome == run.outcome == "failed" and run.finished_at is not None
+    assert "403" in run.error, run.error
+    assert servers_cull(now=now + timedelta(seconds=1)).outcome == "ok"
