@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import redis
 from django.conf import settings
 
+from portal.cull_policy import wait_estimate
+from portal.lifetimes import lifetime_observed
 from portal.locks import LockBusy, redis_lock
 from portal.redis_client import redis_client
 
@@ -128,9 +130,6 @@ def _admit(r: redis.Redis, *, free: int) -> list[str]:
 
 
 def _waiting_ticket(r: redis.Redis, *, user: str, workshop: str) -> Ticket:
-    from portal.cull_policy import wait_estimate
-    from portal.lifetimes import lifetime_observed
-
     rank = r.zrank(_key("queue"), user)
     position = (rank or 0) + 1
     return Ticket(

@@ -7,12 +7,14 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
+from django.db import IntegrityError
 from django.utils import timezone
 
 from portal import admission
 from portal.cull_policy import CullPolicy, ServerFacts, stop_forecast
 from portal.hub import HubServer, hub_client_build
-from portal.models import Launch
+from portal.models import Launch, ServerExtension
 
 
 @dataclass(frozen=True)
@@ -37,8 +39,6 @@ def _warned(remaining: float | None) -> bool:
 
 
 def _extension_seconds(*, name: str, started: datetime | None) -> int:
-    from portal.models import ServerExtension
-
     if started is None:
         return 0
     found = ServerExtension.objects.filter(user=name, server_started=started).first()
@@ -86,8 +86,6 @@ def server_status_cached(*, user: AbstractBaseUser) -> dict:
     Every portal page a signed-in learner opens asks for it (the stop warning), so a class of
     fifty clicking around costs the hub one request per learner per SERVER_STATUS_TTL.
     """
-    from django.core.cache import cache
-
     name = user.get_username()
     hit = cache.get(_status_key(name))
     now = timezone.now()
@@ -115,8 +113,6 @@ def server_status_cached(*, user: AbstractBaseUser) -> dict:
 
 def server_status_forget(*, user: AbstractBaseUser) -> None:
     """Drop the cached server state (after a launch, stop or extension changed it)."""
-    from django.core.cache import cache
-
     cache.delete(_status_key(user.get_username()))
 
 
@@ -126,10 +122,6 @@ class CannotExtend(RuntimeError):
 
 def server_extend(*, user: AbstractBaseUser) -> int:
     """Extend the learner's running server's maximum age once; return the seconds granted."""
-    from django.db import IntegrityError
-
-    from portal.models import ServerExtension
-
     view = server_view(user=user)
     if not view.can_extend or view.started is None:
         raise CannotExtend("Your server cannot be extended now.")
