@@ -1,3 +1,4 @@
+# One concept, the waiting list: `admission` in code (its list: `queue_*`), `/queue/...` in URLs, "waiting" on pages.
 """Admission at launch: a slot while running + starting < capacity, else a FIFO waiting list in Redis.
 
 Keys (under ADMISSION_PREFIX):
