@@ -212,7 +212,7 @@ def hub_client_build(*, token: str | None = None, timeout: float | None = None, 
 
     public_url is the proxy's address, for the busy-kernel check (derived from the API URL if empty).
     """
-    # Imported here: the rest of this module needs no Django (the JupyterHub side may import it).
+    # Imported here: only this factory needs Django; the client and its types work without settings.
     from django.conf import settings
 
     return HubClient(
