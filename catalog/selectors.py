@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.db import connection
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
+from django.http import Http404
 
 from catalog.models import Level, Workshop
 
@@ -106,3 +107,11 @@ def catalog_facets() -> dict[str, list[str]]:
 def workshop_get(*, slug: str) -> Workshop | None:
     """Return the visible workshop with slug, or None."""
     return workshop_visible_qs().filter(slug=slug).first()
+
+
+def workshop_visible_or_404(*, slug: str) -> Workshop:
+    """Return the visible workshop with slug, or raise Http404 (for views)."""
+    workshop = workshop_get(slug=slug)
+    if workshop is None:
+        raise Http404(f"No workshop called “{slug}”.")
+    return workshop

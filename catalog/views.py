@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET
 
 from catalog.links import repo_web_url, source_links
 from catalog.models import Notebook, Workshop, WorkshopFile
-from catalog.selectors import CatalogQuery, catalog_facets, workshop_get, workshop_search
+from catalog.selectors import CatalogQuery, catalog_facets, workshop_search, workshop_visible_or_404
 from catalog.services.downloads import workshop_archive
 from portal.pagecache import public_page_cache
 
@@ -20,14 +20,6 @@ from portal.pagecache import public_page_cache
 # directly must not run script with the portal's origin.
 FILE_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/svg+xml", "image/webp", "text/plain"}
-
-
-def _visible_workshop(slug: str) -> Workshop:
-    """Return the visible workshop with slug or raise 404."""
-    workshop = workshop_get(slug=slug)
-    if workshop is None:
-        raise Http404(f"No workshop called “{slug}”.")
-    return workshop
 
 
 @require_GET
@@ -62,7 +54,7 @@ def _links(workshop: Workshop, first_file: str = ""):
 @public_page_cache
 def workshop_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """Show a workshop: description, notebooks with outlines, downloads."""
-    workshop = _visible_workshop(slug)
+    workshop = workshop_visible_or_404(slug=slug)
     notebooks = list(workshop.notebooks.defer("preview_html"))
     return render(
         request,
@@ -75,7 +67,7 @@ def workshop_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @public_page_cache
 def notebook_preview(request: HttpRequest, slug: str, path: str) -> HttpResponse:
     """Show a notebook's preview, rendered at sync time."""
-    workshop = _visible_workshop(slug)
+    workshop = workshop_visible_or_404(slug=slug)
     notebooks = list(workshop.notebooks.defer("preview_html"))
     current = next((nb for nb in notebooks if nb.path == path), None)
     if current is None:
@@ -99,7 +91,7 @@ def notebook_preview(request: HttpRequest, slug: str, path: str) -> HttpResponse
 
 def _file(slug: str, path: str) -> WorkshopFile:
     """Return a published file of a visible workshop or raise 404."""
-    workshop = _visible_workshop(slug)
+    workshop = workshop_visible_or_404(slug=slug)
     return get_object_or_404(WorkshopFile, workshop=workshop, path=path)
 
 
@@ -131,7 +123,7 @@ def workshop_file(request: HttpRequest, slug: str, path: str) -> HttpResponse:
 @require_GET
 def workshop_zip(request: HttpRequest, slug: str) -> HttpResponse:
     """Send the whole workshop as a zip, ready to run locally."""
-    workshop = _visible_workshop(slug)
+    workshop = workshop_visible_or_404(slug=slug)
     response = HttpResponse(workshop_archive(workshop=workshop), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{workshop.slug}.zip"'
     return response

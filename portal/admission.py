@@ -1,3 +1,4 @@
+# One concept, the waiting list: `admission` in code (its list: `queue_*`), `/queue/...` in URLs, "waiting" on pages.
 """Admission at launch: a slot while running + starting < capacity, else a FIFO waiting list in Redis.
 
 Keys (under ADMISSION_PREFIX):
@@ -15,11 +16,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import redis
 from django.conf import settings
+
+from portal.cull_policy import wait_estimate
+from portal.lifetimes import lifetime_observed
+from portal.locks import LockBusy, redis_lock
+from portal.redis_client import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -44,40 +50,24 @@ def _key(name: str) -> str:
     return settings.ADMISSION_PREFIX + name
 
 
-_clients: dict[str, redis.Redis] = {}
-
-
-def _redis() -> redis.Redis:
-    """Return a Redis client with short timeouts: a dead Redis must not hold a launch up."""
-    url = settings.REDIS_URL
-    if url not in _clients:
-        _clients[url] = redis.Redis.from_url(
-            url, socket_timeout=1.0, socket_connect_timeout=0.5, decode_responses=True
-        )
-    return _clients[url]
-
-
 @contextmanager
 def _queue() -> Iterator[redis.Redis]:
     """Yield Redis, turning its failures into QueueUnavailable."""
     try:
-        yield _redis()
+        yield redis_client()
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
         log.warning("waiting list unavailable: %s", error)
         raise QueueUnavailable(str(error)) from error
 
 
 @contextmanager
-def _admit_lock(r: redis.Redis) -> Iterator[None]:
+def _admit_lock() -> Iterator[None]:
     """Serialise admission decisions (a few milliseconds each) across every portal process."""
-    lock = r.lock(_key("admit-lock"), timeout=30, blocking_timeout=20)
-    if not lock.acquire():
-        raise QueueUnavailable("admission lock not acquired")
     try:
-        yield
-    finally:
-        with suppress(redis.exceptions.LockError):  # expired: already free
-            lock.release()
+        with redis_lock(_key("admit-lock"), timeout=30, wait=20):
+            yield
+    except LockBusy as error:
+        raise QueueUnavailable("admission lock not acquired") from error
 
 
 def _turns_held(r: redis.Redis) -> set[str]:
@@ -115,19 +105,13 @@ def queue_length() -> int:
         return r.zcard(_key("queue"))
 
 
-def queue_snapshot() -> list[str]:
-    """Return the waiting learners, first first."""
-    with _queue() as r:
-        return r.zrange(_key("queue"), 0, -1)
-
-
 def queue_admit(*, occupied_read: Callable[[], set[str]]) -> list[str]:
     """Give the free slots to the first learners in the waiting list; return them.
 
     occupied_read returns who has a running or starting server, read under the admission lock:
     a count taken earlier could miss a server started since.
     """
-    with _queue() as r, _admit_lock(r):
+    with _queue() as r, _admit_lock():
         return _admit(r, free=_slots_free(r, occupied_read))
 
 
@@ -147,9 +131,6 @@ def _admit(r: redis.Redis, *, free: int) -> list[str]:
 
 
 def _waiting_ticket(r: redis.Redis, *, user: str, workshop: str) -> Ticket:
-    from portal.cull_policy import wait_estimate
-    from portal.lifetimes import lifetime_observed
-
     rank = r.zrank(_key("queue"), user)
     position = (rank or 0) + 1
     return Ticket(
@@ -177,7 +158,7 @@ def admission_request(*, user: str, workshop: str, occupied_read: Callable[[], s
             if r.zscore(_key("queue"), user) is not None:
                 r.set(_key(f"seen:{user}"), workshop, ex=settings.ADMISSION_PLACE_TTL)
                 return _waiting_ticket(r, user=user, workshop=workshop)
-            with _admit_lock(r):
+            with _admit_lock():
                 _queue_prune(r)
                 if r.zcard(_key("queue")) == 0 and _slots_free(r, occupied_read) > 0:
                     r.zadd(_key("turns"), {user: now + settings.ADMISSION_TURN_TTL})
@@ -188,26 +169,14 @@ def admission_request(*, user: str, workshop: str, occupied_read: Callable[[], s
 
 
 def queue_join(*, user: str, workshop: str) -> Ticket:
-    """Put a learner at the end of the waiting list (once) and ask the culler to make room."""
+    """Put a learner at the end of the waiting list (once)."""
     try:
         with _queue() as r:
             r.set(_key(f"seen:{user}"), workshop, ex=settings.ADMISSION_PLACE_TTL)
             r.zadd(_key("queue"), {user: r.incr(_key("seq"))}, nx=True)
-            ticket = _waiting_ticket(r, user=user, workshop=workshop)
+            return _waiting_ticket(r, user=user, workshop=workshop)
     except QueueUnavailable:
         return Ticket(status=DEGRADED, workshop=workshop)
-    _cull_soon()
-    return ticket
-
-
-def _cull_soon() -> None:
-    """Queue a cull pass now: under pressure it frees the longest-idle servers (the lock dedups)."""
-    from portal.tasks import servers_cull_task
-
-    try:
-        servers_cull_task.apply_async(expires=settings.CULL_INTERVAL)
-    except Exception as error:  # noqa: BLE001 - a missing broker must not fail a launch
-        log.warning("could not queue a cull pass: %s", error)
 
 
 def turn_release(*, user: str) -> None:
@@ -232,7 +201,7 @@ def queue_poll(*, user: str, occupied_read: Callable[[], set[str]]) -> Ticket:
             # One poller per second does the admission check for everyone: the hub sees one
             # request a second however many learners wait.
             if r.set(_key("poll-admit"), "1", nx=True, ex=1):
-                with _admit_lock(r):
+                with _admit_lock():
                     _admit(r, free=_slots_free(r, occupied_read))
                 if (r.zscore(_key("turns"), user) or 0) > time.time():
                     return Ticket(status=GO, workshop=workshop)

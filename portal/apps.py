@@ -11,4 +11,5 @@ class PortalConfig(AppConfig):
 
     def ready(self) -> None:
         """Register the system checks."""
+        # Here, once the app registry is ready: importing the module registers its checks.
         from portal import checks  # noqa: F401

@@ -5,12 +5,15 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest
 
+# The name in every page's title and header: a constant (it was read from settings, never set there).
+SITE_NAME = "API Workshops"
+
 
 def site(request: HttpRequest) -> dict:
     """Expose the site name and the hub address to templates."""
     return {
-        "SITE_NAME": getattr(settings, "SITE_NAME", "API Workshops"),
+        "SITE_NAME": SITE_NAME,
         "HUB_URL": settings.HUB_URL,
         "DEBUG": settings.DEBUG,
-        "HUB_DEV_SIGNIN": getattr(settings, "HUB_DEV_SIGNIN", False),
+        "HUB_DEV_SIGNIN": settings.HUB_DEV_SIGNIN,
     }

@@ -24,8 +24,7 @@ from portal.cull_policy import (
     cull_decide,
     server_judge,
 )
-from portal.hub import HubClient, HubError, HubUnavailable
-from portal.launch import cull_policy_current, servers_occupied
+from portal.hub import HubClient, HubError, HubUnavailable, hub_client_build, servers_count, servers_occupied
 from portal.lifetimes import lives_record
 from portal.locks import LockBusy, singleton_lock
 from portal.models import CapacitySample, CullEvent, CullRun, ServerExtension, ServerLife
@@ -49,18 +48,14 @@ class CullReport:
     hub_requests: int = 0
 
 
-def culler_client_build() -> HubClient:
-    """Build the hub client with the culler's own token and timeouts."""
-    return HubClient(
-        api_url=settings.HUB_API_URL,
-        token=settings.CULLER_SERVICE_TOKEN,
-        timeout=settings.CULL_TIMEOUT,
-        public_url=settings.HUB_URL,
-    )
-
-
 def backoff_until(*, now: datetime) -> datetime | None:
-    """Return until when runs are skipped because the last runs found the hub down, if so."""
+    """Return until when runs are skipped because the last runs found the hub down, if so.
+
+    Only "hub-down" runs (no answer, or a 5xx) count. A "failed" run (the hub answered but refused,
+    e.g. 403 for a token it does not know) ends a streak and starts no back-off: a hub that answers
+    is not struggling, one refused request per interval costs it little, and the culler resumes
+    within an interval of the operator fixing the token or role, each run recording the refusal.
+    """
     failures, last = 0, None
     for run in CullRun.objects.filter(dry_run=False).exclude(
         outcome__in=[CullRun.Outcome.BACKOFF, CullRun.Outcome.BUSY, CullRun.Outcome.RUNNING]
@@ -185,13 +180,12 @@ def _waiting_count() -> int:
 
 def _pass(*, hub: HubClient, now: datetime, dry_run: bool, run: CullRun | None) -> CullReport:
     """Read, decide, stop, record and admit: one pass (the lock is held by the caller)."""
-    policy = cull_policy_current()
+    policy = CullPolicy.from_settings(settings)
     waiting = _waiting_count()
     # Nobody waiting: only ready servers matter (state=ready; pending ones are skipped anyway).
     # Learners waiting: state=active also lists starting servers, which hold capacity too.
     servers = _servers_read(hub=hub, state="active" if waiting else "ready")
-    running = sum(1 for s in servers if s.ready and not s.pending)
-    starting = len(servers) - running
+    running, starting = servers_count(servers)
     capacity = settings.HUB_CAPACITY
     pressure = Pressure(capacity=capacity, occupied=len(servers), waiting=waiting) if waiting else None
     decisions, stops = _decide_and_stop(
@@ -217,20 +211,21 @@ def _pass(*, hub: HubClient, now: datetime, dry_run: bool, run: CullRun | None) 
         )
         for d in culls
     )
+    failed = sum(1 for o in report.stops.values() if o == "failed")
+    if run is not None:  # before admitting: a hub error there still leaves the culls on the run
+        run.running, run.starting, run.waiting = running, starting, waiting
+        run.culled = len(culls) - failed
     if waiting:
         try:
             report.admitted = admission.queue_admit(occupied_read=lambda: servers_occupied(hub=hub))
         except admission.QueueUnavailable:
             report.admitted = []
-    failed = sum(1 for o in report.stops.values() if o == "failed")
     report.outcome = CullRun.Outcome.PARTIAL if failed else CullRun.Outcome.OK
     report.hub_requests = hub.requests
     CapacitySample.objects.create(
         at=now, capacity=capacity, running=running, starting=starting, waiting=waiting
     )
     if run is not None:
-        run.running, run.starting, run.waiting = running, starting, waiting
-        run.culled = len(culls) - failed
         run.admitted = len(report.admitted)
     return report
 
@@ -239,11 +234,15 @@ def servers_cull(*, now: datetime | None = None, dry_run: bool = False, hub: Hub
     """Run one cull pass: stop idle, over-age and (under pressure) longest-idle servers; admit the queue.
 
     Exactly one pass runs at a time (a lock); after runs that found the hub down, passes are
-    skipped for an exponentially growing, capped time so a struggling hub is not flooded.
+    skipped for an exponentially growing, capped time so a struggling hub is not flooded. A hub
+    error ends the run as "hub-down" or "failed" with the error recorded (dry runs raise it).
     """
     now = now or timezone.now()
     own_client = hub is None
-    hub = hub or culler_client_build()
+    # The culler's own token (its narrow role) and timeouts.
+    hub = hub or hub_client_build(
+        token=settings.CULLER_SERVICE_TOKEN, timeout=settings.CULL_TIMEOUT, public_url=settings.HUB_URL
+    )
     try:
         if dry_run:
             return _pass(hub=hub, now=now, dry_run=True, run=None)
@@ -257,9 +256,14 @@ def servers_cull(*, now: datetime | None = None, dry_run: bool = False, hub: Hub
                 run = CullRun.objects.create(started_at=now)
                 try:
                     report = _pass(hub=hub, now=now, dry_run=False, run=run)
-                except HubUnavailable as error:
-                    log.error("cull: the hub is unavailable: %s", error)
-                    report = CullReport(run=run, outcome=CullRun.Outcome.HUB_DOWN, hub_requests=hub.requests)
+                except HubError as error:
+                    # Down (HubUnavailable: backed off) or refusing, e.g. 403 when the hub does not
+                    # know the culler's token (HubError: failed). Either way the run ends here, with
+                    # the hub's answer recorded, never left "running".
+                    down = isinstance(error, HubUnavailable)
+                    log.error("cull: %s: %s", "the hub is unavailable" if down else "the hub refused", error)
+                    outcome = CullRun.Outcome.HUB_DOWN if down else CullRun.Outcome.FAILED
+                    report = CullReport(run=run, outcome=outcome, hub_requests=hub.requests)
                     run.error = str(error)[:2000]
                 run.outcome = report.outcome
                 run.hub_requests = report.hub_requests

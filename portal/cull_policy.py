@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 KEEP, CULL, SKIP = "keep", "cull", "skip"
 IDLE, MAX_AGE, PRESSURE = "idle", "max-age", "pressure"
@@ -21,6 +22,15 @@ class CullPolicy:
     idle_timeout: int = 1800
     max_age: int = 4 * 3600
     pressure_idle: int = 600
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> CullPolicy:
+        """Build from the CULL_* settings (the settings object is passed in: no Django here)."""
+        return cls(
+            idle_timeout=settings.CULL_IDLE_TIMEOUT,
+            max_age=settings.CULL_MAX_AGE,
+            pressure_idle=settings.CULL_PRESSURE_IDLE,
+        )
 
 
 @dataclass(frozen=True)

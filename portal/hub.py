@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import httpx
@@ -40,8 +40,6 @@ class HubServer:
     pending: str | None
     started: datetime | None
     last_activity: datetime | None
-    url: str
-    progress_url: str
 
     @classmethod
     def from_model(cls, model: dict[str, Any]) -> HubServer:
@@ -52,8 +50,6 @@ class HubServer:
             pending=model.get("pending"),
             started=_when(model.get("started")),
             last_activity=_when(model.get("last_activity")),
-            url=model.get("url", ""),
-            progress_url=model.get("progress_url", ""),
         )
 
 
@@ -62,7 +58,6 @@ class HubUser:
     """A hub user with their servers ("" is the default server)."""
 
     name: str
-    admin: bool
     last_activity: datetime | None
     servers: dict[str, HubServer]
 
@@ -71,7 +66,6 @@ class HubUser:
         """Build from the hub's user model."""
         return cls(
             name=model["name"],
-            admin=bool(model.get("admin")),
             last_activity=_when(model.get("last_activity")),
             servers={k: HubServer.from_model(v) for k, v in (model.get("servers") or {}).items()},
         )
@@ -171,19 +165,9 @@ class HubClient:
             raise HubFull(response.json().get("message", "The hub is at capacity."))
         raise HubError(f"start {name}: {response.status_code} {response.text[:200]}")
 
-    def server_stop(self, *, name: str) -> bool:
-        """Stop a user's server; return True once stopped, False while it is still stopping."""
-        response = self._request("DELETE", f"{self._user_path(name)}/server")
-        if response.status_code in (204, 404):
-            return True
-        if response.status_code == 202:
-            return False
-        if response.status_code == 400 and "not running" in response.text:
-            return True
-        raise HubError(f"stop {name}: {response.status_code} {response.text[:200]}")
-
     def server_delete(self, *, name: str, server: str = "") -> str:
-        """Stop a server; return "stopped" (204), "stopping" (202) or "gone" (404 / not running)."""
+        """Stop a server (the default one unless named); return "stopped" (204), "stopping" (202) or
+        "gone" (404 / not running)."""
         path = self._user_path(name) + (f"/servers/{quote(server, safe='')}" if server else "/server")
         response = self._request("DELETE", path)
         if response.status_code == 204:
@@ -204,31 +188,36 @@ class HubClient:
             raise HubError(f"kernels of {name}/{server}: {response.status_code}")
         return any(k.get("execution_state") == "busy" for k in response.json())
 
-    def activity_set(self, *, name: str, last_activity: datetime) -> None:
-        """Record activity for a user's default server (needs the users:activity scope)."""
-        stamp = last_activity.isoformat().replace("+00:00", "Z")
-        response = self._request(
-            "POST",
-            f"{self._user_path(name)}/activity",
-            json={"last_activity": stamp, "servers": {"": {"last_activity": stamp}}},
-        )
-        if response.status_code != 200:
-            raise HubError(f"activity {name}: {response.status_code} {response.text[:200]}")
 
-    def token_owner(self) -> dict[str, Any]:
-        """Return the model of whoever holds this client's token (a health check)."""
-        response = self._request("GET", "/user")
-        if response.status_code != 200:
-            raise HubError(f"GET /user: {response.status_code} {response.text[:200]}")
-        return response.json()
+class _ServerState(Protocol):
+    ready: bool
+    pending: str | None
 
 
-def hub_client_build(*, token: str | None = None) -> HubClient:
-    """Build the hub client from Django settings (the portal's service token unless told)."""
+def servers_count(servers: Iterable[_ServerState]) -> tuple[int, int]:
+    """Return (running, starting): a server runs once ready with nothing pending; the rest are
+    starting or stopping, and hold a slot all the same."""
+    states = [bool(s.ready and not s.pending) for s in servers]
+    running = sum(states)
+    return running, len(states) - running
+
+
+def servers_occupied(*, hub: HubClient) -> set[str]:
+    """Return who holds a slot: a running, starting or stopping server ("user" or "user/name")."""
+    return {f"{u.name}/{n}" if n else u.name for u in hub.users_list(state="active") for n in u.servers}
+
+
+def hub_client_build(*, token: str | None = None, timeout: float | None = None, public_url: str = "") -> HubClient:
+    """Build the hub client from Django settings: the portal's service token and timeout unless told.
+
+    public_url is the proxy's address, for the busy-kernel check (derived from the API URL if empty).
+    """
+    # Imported here: only this factory needs Django; the client and its types work without settings.
     from django.conf import settings
 
     return HubClient(
         api_url=settings.HUB_API_URL,
         token=token or settings.HUB_SERVICE_TOKEN,
-        timeout=settings.HUB_TIMEOUT,
+        timeout=settings.HUB_TIMEOUT if timeout is None else timeout,
+        public_url=public_url,
     )

@@ -1,4 +1,4 @@
-"""Launch, "My server" and Stop: thin views over portal.launch."""
+"""Launch and the waiting page: thin views over portal.launch."""
 
 from __future__ import annotations
 
@@ -11,22 +11,16 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from catalog.selectors import workshop_get
+from catalog.selectors import workshop_visible_or_404
 from portal import launch
 from portal.hub import HubError, HubFull, HubUnavailable
-
-
-def _hub_problem(request: HttpRequest, *, title: str, message: str, status: int = 503) -> HttpResponse:
-    """Show a hub problem in words."""
-    return render(request, "portal/hub_problem.html", {"title": title, "message": message}, status=status)
+from portal.views import hub_problem
 
 
 @require_POST
 def workshop_launch(request: HttpRequest, slug: str) -> HttpResponse:
     """Start the learner's server and send them to the workshop's first notebook in it."""
-    workshop = workshop_get(slug=slug)
-    if workshop is None:
-        raise Http404(f"No workshop called “{slug}”.")
+    workshop = workshop_visible_or_404(slug=slug)
     detail = reverse("catalog:detail", args=[workshop.slug])
     if not request.user.is_authenticated:
         return redirect(f"{reverse('accounts:login')}?{urlencode({'next': detail})}")
@@ -41,13 +35,13 @@ def workshop_launch(request: HttpRequest, slug: str) -> HttpResponse:
     except HubFull:
         return redirect("launch_wait", slug=workshop.slug)
     except HubUnavailable:
-        return _hub_problem(
+        return hub_problem(
             request,
             title="The notebook hub is unavailable",
             message="Please try again in a moment.",
         )
     except HubError:
-        return _hub_problem(
+        return hub_problem(
             request,
             title="Your server could not be started",
             message="Please try again in a moment.",
@@ -57,56 +51,9 @@ def workshop_launch(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_GET
 @login_required
-def my_server(request: HttpRequest) -> HttpResponse:
-    """Show the learner's server: state, times, workshops, a link into JupyterLab, Stop."""
-    try:
-        server = launch.server_view(user=request.user)
-    except HubError:
-        return _hub_problem(
-            request,
-            title="The notebook hub is unavailable",
-            message="Your server's state cannot be read now.",
-        )
-    return render(
-        request,
-        "portal/my_server.html",
-        {"server": server, "launches": launch.launches_recent(user=request.user)},
-    )
-
-
-@require_GET
-def my_server_status(request: HttpRequest) -> JsonResponse:
-    """Return the learner's server state as JSON (every portal page asks it for the stop warning)."""
-    if not request.user.is_authenticated:
-        return JsonResponse({"error": "Sign in to see your server."}, status=401)
-    try:
-        server = launch.server_status_cached(user=request.user)
-    except HubError:
-        return JsonResponse(
-            {"error": "The notebook hub is unavailable."}, status=503, headers={"Cache-Control": "no-store"}
-        )
-    return JsonResponse(server, headers={"Cache-Control": "no-store"})
-
-
-@require_POST
-@login_required
-def my_server_stop(request: HttpRequest) -> HttpResponse:
-    """Stop the learner's server (their files stay in their home)."""
-    try:
-        stopped = launch.server_stop(user=request.user)
-    except HubError:
-        return _hub_problem(request, title="The notebook hub is unavailable", message="Please try again.")
-    messages.success(request, "Your server is stopped." if stopped else "Your server is stopping.")
-    return redirect("my_server")
-
-
-@require_GET
-@login_required
 def launch_wait(request: HttpRequest, slug: str) -> HttpResponse:
     """Show the learner's place in the waiting list; the page carries on to the launch by itself."""
-    workshop = workshop_get(slug=slug)
-    if workshop is None:
-        raise Http404(f"No workshop called “{slug}”.")
+    workshop = workshop_visible_or_404(slug=slug)
     ticket = launch.queue_ticket(user=request.user)
     return render(
         request,
@@ -142,18 +89,3 @@ def queue_leave(request: HttpRequest) -> HttpResponse:
     launch.queue_leave(user=request.user)
     messages.info(request, "You left the waiting list.")
     return redirect("catalog:index")
-
-
-@require_POST
-@login_required
-def my_server_extend(request: HttpRequest) -> HttpResponse:
-    """Extend the learner's server once (when nobody is waiting)."""
-    try:
-        seconds = launch.server_extend(user=request.user)
-    except launch.CannotExtend as error:
-        messages.warning(request, str(error))
-    except HubError:
-        return _hub_problem(request, title="The notebook hub is unavailable", message="Please try again.")
-    else:
-        messages.success(request, f"Your server may now run {seconds // 60} more minutes.")
-    return redirect("my_server")

@@ -7,7 +7,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
+import redis
 from django.conf import settings
+
+from portal.redis_client import redis_client
 
 
 class LockBusy(RuntimeError):
@@ -15,14 +18,12 @@ class LockBusy(RuntimeError):
 
 
 @contextmanager
-def _redis_lock(name: str, *, timeout: int, wait: float) -> Iterator[None]:
-    """Hold a Redis lock that expires after timeout seconds even if its holder dies."""
-    import redis
-
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
-    lock = client.lock(f"portal:lock:{name}", timeout=timeout, blocking_timeout=wait)
+def redis_lock(key: str, *, timeout: int, wait: float) -> Iterator[None]:
+    """Hold the Redis lock key, waiting up to wait seconds for it; it expires after timeout seconds
+    even if its holder dies. Raise LockBusy if another holds it all that time."""
+    lock = redis_client().lock(key, timeout=timeout, blocking_timeout=wait)
     if not lock.acquire(blocking=wait > 0):
-        raise LockBusy(name)
+        raise LockBusy(key)
     try:
         yield
     finally:
@@ -54,7 +55,7 @@ def _file_lock(name: str, *, wait: float) -> Iterator[None]:
 def singleton_lock(name: str, *, timeout: int, wait: float = 0) -> Iterator[None]:
     """Run the block only if no other worker holds lock name; else raise LockBusy."""
     if settings.CELERY_BROKER_URL.startswith("redis"):
-        with _redis_lock(name, timeout=timeout, wait=wait):
+        with redis_lock(f"portal:lock:{name}", timeout=timeout, wait=wait):
             yield
     else:
         with _file_lock(name, wait=wait):

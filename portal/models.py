@@ -36,6 +36,7 @@ class CullRun(models.Model):
         OK = "ok", "OK"
         PARTIAL = "partial", "Some stops failed"
         HUB_DOWN = "hub-down", "Hub unavailable"
+        FAILED = "failed", "Hub refused (see the error)"
         BACKOFF = "backoff", "Skipped: backing off"
         BUSY = "busy", "Skipped: another run holds the lock"
 
@@ -81,7 +82,6 @@ class CullEvent(models.Model):
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
     idle_seconds = models.PositiveIntegerField(default=0)
     age_seconds = models.PositiveIntegerField(default=0, help_text="Server lifetime when culled.")
-    detail = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-decided_at"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,8 @@ from django.conf import settings
 
 from catalog.models import SyncRun
 from portal import admission
-from portal.hub import HubError, hub_client_build
+from portal.cull_policy import CullPolicy
+from portal.hub import HubError, hub_client_build, servers_count
 from portal.models import CapacitySample, CullEvent, CullRun
 from portal.status_chart import capacity_chart_svg
 
@@ -35,9 +37,7 @@ def status_read(*, now: datetime) -> dict[str, Any]:
     hub_ok, running, starting = True, None, None
     try:
         with hub_client_build() as hub:
-            servers = [s for u in hub.users_list(state="active") for s in u.servers.values()]
-        running = sum(1 for s in servers if s.ready and not s.pending)
-        starting = len(servers) - running
+            running, starting = servers_count(s for u in hub.users_list(state="active") for s in u.servers.values())
     except HubError:
         hub_ok = False
     waiting, queue_ok = admission.queue_state()
@@ -69,12 +69,7 @@ def status_read(*, now: datetime) -> dict[str, Any]:
             "error": last_sync.error,
         },
         "memory": host_memory_read(),
-        "policy": {
-            "idle_timeout": settings.CULL_IDLE_TIMEOUT,
-            "max_age": settings.CULL_MAX_AGE,
-            "interval": settings.CULL_INTERVAL,
-            "pressure_idle": settings.CULL_PRESSURE_IDLE,
-        },
+        "policy": {**asdict(CullPolicy.from_settings(settings)), "interval": settings.CULL_INTERVAL},
     }
 
 

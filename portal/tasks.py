@@ -12,6 +12,8 @@ CULL_SOFT_LIMIT, CULL_HARD_LIMIT = 240, 300
 @shared_task(soft_time_limit=CULL_SOFT_LIMIT, time_limit=CULL_HARD_LIMIT, ignore_result=True, acks_late=False)
 def servers_cull_task() -> int | None:
     """Run one cull pass (skipped if another holds the lock); return the CullRun id."""
+    # Services are imported in the task body (HackSoft's Celery recipe): launch imports this module
+    # to queue a pass, and needs none of the culler.
     from portal.cull import servers_cull
 
     report = servers_cull(now=timezone.now())
@@ -21,6 +23,6 @@ def servers_cull_task() -> int | None:
 @shared_task(soft_time_limit=60, time_limit=120, ignore_result=True)
 def capacity_samples_prune_task() -> int:
     """Forget capacity samples and cull runs older than a week."""
-    from portal.cull import capacity_samples_prune
+    from portal.cull import capacity_samples_prune  # in the body, as above
 
     return capacity_samples_prune(now=timezone.now())

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from portal import accounts_views, launch_views, status_views, views
+from portal import accounts_views, launch_views, my_server_views, status_views, views
 
 accounts_patterns = (
     [
@@ -24,10 +24,10 @@ urlpatterns = [
     path("queue/status", launch_views.queue_status, name="queue_status"),
     path("queue/leave", launch_views.queue_leave, name="queue_leave"),
     path("accounts/", include(accounts_patterns)),
-    path("me/server", launch_views.my_server, name="my_server"),
-    path("me/server.json", launch_views.my_server_status, name="my_server_status"),
-    path("me/server/stop", launch_views.my_server_stop, name="my_server_stop"),
-    path("me/server/extend", launch_views.my_server_extend, name="my_server_extend"),
+    path("me/server", my_server_views.my_server, name="my_server"),
+    path("me/server.json", my_server_views.my_server_status, name="my_server_status"),
+    path("me/server/stop", my_server_views.my_server_stop, name="my_server_stop"),
+    path("me/server/extend", my_server_views.my_server_extend, name="my_server_extend"),
     path("api/status", status_views.status_api, name="status_api"),
     path("api/", include("catalog.api_urls")),
     path("status", status_views.status_page, name="status"),

@@ -1,4 +1,4 @@
-"""Site-wide views: health and error pages."""
+"""Site-wide views: health and error pages (a hub problem in words, for the hub-backed views)."""
 
 from __future__ import annotations
 
@@ -31,3 +31,8 @@ def server_error(request: HttpRequest) -> HttpResponse:
     if _wants_json(request):
         return JsonResponse({"error": "internal error"}, status=500)
     return render(request, "500.html", status=500)
+
+
+def hub_problem(request: HttpRequest, *, title: str, message: str, status: int = 503) -> HttpResponse:
+    """Show a hub problem in words."""
+    return render(request, "portal/hub_problem.html", {"title": title, "message": message}, status=status)

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.hub.conftest import ORG, Browserless
-from tests.hub.cullkit import servers_running, servers_stop_all
+from tests.hub.cullkit import servers_running, servers_stop_all, users_create
 
 pytestmark = [pytest.mark.hub, pytest.mark.celery, pytest.mark.django_db(transaction=True)]
 
@@ -157,7 +157,9 @@ def test_redis_down_launches_still_work_and_a_full_hub_shows_the_waiting_page(hu
 def test_my_server_shows_the_time_left_warns_and_extends_once_when_nobody_waits(
     hub, workshop, person, settings, queued
 ):
-    from portal import admission
+    from django.contrib.auth import get_user_model
+
+    from portal import admission, launch
     from portal.models import ServerExtension
 
     settings.ADMISSION_PREFIX = f"test-extend-{time.monotonic_ns()}:"
@@ -176,8 +178,13 @@ def test_my_server_shows_the_time_left_warns_and_extends_once_when_nobody_waits(
         status = person.http.get(f"{hub.portal_url}/me/server.json").json()
         assert status["ready"] and status["warn"] and status["stop_reason"] == "idle"
         assert 0 < status["remaining_seconds"] <= 500 and status["can_extend"]
-        # Someone waits: no extension, and the culler is asked to make room.
-        admission.queue_join(user="someone-else", workshop=workshop.slug)
+        # Someone launches into a full house: they wait, no extension, and the culler is asked to
+        # make room (by the launch that queued them: the waiting list itself queues no task).
+        settings.HUB_CAPACITY = 1
+        users_create(hub, ["someone-else"])
+        someone = get_user_model().objects.create(username="someone-else")
+        with pytest.raises(launch.MustWait):
+            launch.workshop_launch(user=someone, workshop=workshop)
         assert [name for name, _ in queued.tasks()] == ["servers_cull_task"]
         assert 'id="extend-server"' not in person.http.get(f"{hub.portal_url}/me/server").text
         assert person.post("/me/server/extend").status_code == 302

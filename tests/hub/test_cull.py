@@ -13,7 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from portal.cull import culler_client_build, servers_cull
+from portal.cull import servers_cull
 from portal.hub import HubClient
 from portal.models import CullEvent, CullRun
 from tests.hub.cullkit import kernel_make_busy, servers_running, servers_start, servers_stop_all, users_create
@@ -148,7 +148,7 @@ def test_the_maximum_age_stops_an_active_server(hub, cull_settings):
 def test_pagination_is_followed_past_200_users_and_across_pages_of_servers(hub, cull_settings):
     many = [f"page-{i:03}" for i in range(210)]
     users_create(hub, many)
-    with culler_client_build() as client:
+    with HubClient(api_url=hub.api_url, token=hub.culler_token) as client:
         listed = [u.name for u in client.users_list()]
         assert set(many) <= set(listed) and len(listed) == len(set(listed))
         assert client.requests == math.ceil(len(listed) / 200)
@@ -229,3 +229,16 @@ def test_a_down_hub_is_backed_off_not_flooded(hub, cull_settings, db):
     assert dead.requests == 2
     # A healthy run resets the back-off.
     assert servers_cull(now=now + timedelta(seconds=400)).outcome == "ok"
+
+
+def test_a_token_the_hub_does_not_know_ends_the_run_as_failed_and_is_retried(hub, cull_settings):
+    """The culler missing from the hub's configuration (its token unknown there): the hub answers
+    403, the run ends as failed with that answer recorded (never left "running"), and the next
+    pass is not backed off: with the right token it culls again."""
+    now = timezone.now()
+    with HubClient(api_url=hub.api_url, token="a-token-this-hub-never-issued", public_url=hub.url) as stranger:
+        report = servers_cull(now=now, hub=stranger)
+    run = CullRun.objects.get(pk=report.run.pk)
+    assert report.outcome == run.outcome == "failed" and run.finished_at is not None
+    assert "403" in run.error, run.error
+    assert servers_cull(now=now + timedelta(seconds=1)).outcome == "ok"

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from portal.cull import servers_cull
-from portal.hub import HubUnavailable
+from portal.hub import HubError, HubUnavailable
 
 
 def _duration(seconds: float) -> str:
@@ -25,6 +25,8 @@ class Command(BaseCommand):
             report = servers_cull(now=timezone.now(), dry_run=dry_run)
         except HubUnavailable as error:
             raise CommandError(f"The hub is unavailable: {error}") from error
+        except HubError as error:  # a dry run raises what a real run records on its CullRun
+            raise CommandError(f"The hub refused: {error}") from error
         for d in sorted(report.decisions, key=lambda d: d.key):
             stop = report.stops.get(d.key, "")
             self.stdout.write(

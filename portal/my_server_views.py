@@ -1,0 +1,81 @@
+"""The learner's server ("My server"), its JSON for the stop warning, Stop and Extend: thin views
+over portal.my_server."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from portal.hub import HubError
+from portal.my_server import (
+    CannotExtend,
+    launches_recent,
+    server_extend,
+    server_status_cached,
+    server_stop,
+    server_view,
+)
+from portal.views import hub_problem
+
+
+@require_GET
+@login_required
+def my_server(request: HttpRequest) -> HttpResponse:
+    """Show the learner's server: state, times, workshops, a link into JupyterLab, Stop."""
+    try:
+        server = server_view(user=request.user)
+    except HubError:
+        return hub_problem(
+            request,
+            title="The notebook hub is unavailable",
+            message="Your server's state cannot be read now.",
+        )
+    return render(
+        request,
+        "portal/my_server.html",
+        {"server": server, "launches": launches_recent(user=request.user)},
+    )
+
+
+@require_GET
+def my_server_status(request: HttpRequest) -> JsonResponse:
+    """Return the learner's server state as JSON (every portal page asks it for the stop warning)."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "Sign in to see your server."}, status=401)
+    try:
+        server = server_status_cached(user=request.user)
+    except HubError:
+        return JsonResponse(
+            {"error": "The notebook hub is unavailable."}, status=503, headers={"Cache-Control": "no-store"}
+        )
+    return JsonResponse(server, headers={"Cache-Control": "no-store"})
+
+
+@require_POST
+@login_required
+def my_server_stop(request: HttpRequest) -> HttpResponse:
+    """Stop the learner's server (their files stay in their home)."""
+    try:
+        stopped = server_stop(user=request.user)
+    except HubError:
+        return hub_problem(request, title="The notebook hub is unavailable", message="Please try again.")
+    messages.success(request, "Your server is stopped." if stopped else "Your server is stopping.")
+    return redirect("my_server")
+
+
+@require_POST
+@login_required
+def my_server_extend(request: HttpRequest) -> HttpResponse:
+    """Extend the learner's server once (when nobody is waiting)."""
+    try:
+        seconds = server_extend(user=request.user)
+    except CannotExtend as error:
+        messages.warning(request, str(error))
+    except HubError:
+        return hub_problem(request, title="The notebook hub is unavailable", message="Please try again.")
+    else:
+        messages.success(request, f"Your server may now run {seconds // 60} more minutes.")
+    return redirect("my_server")

@@ -1,0 +1,88 @@
+"""A cull pass against a hub that refuses it (403, as for a token it does not know): the run ends
+as failed with the hub's answer recorded, and is not backed off."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+from portal.cull import servers_cull
+from portal.hub import HubClient
+from portal.models import CullRun
+
+pytestmark = pytest.mark.django_db
+
+# What JupyterHub answers on its API to a token it does not know.
+REFUSAL = {"status": 403, "message": "Missing or invalid credentials."}
+
+
+class _Refusing(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        body = json.dumps(REFUSAL).encode()
+        self.send_response(403)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def refusing_hub() -> Iterator[str]:
+    """Serve a hub API on 127.0.0.1 that answers every request 403; yield its API URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hub/api"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def cull_settings(settings):
+    settings.CULL_INTERVAL = 60
+    settings.CULL_BACKOFF_MAX = 3600
+    settings.ADMISSION_PREFIX = "test-cull-errors:"
+    return settings
+
+
+def test_a_refusing_hub_ends_the_run_as_failed_with_its_answer_recorded(refusing_hub, cull_settings):
+    now = timezone.now()
+    with HubClient(api_url=refusing_hub, token="unknown-to-the-hub", timeout=5) as hub:
+        report = servers_cull(now=now, hub=hub)
+    assert report.outcome == "failed" and report.hub_requests == 1
+    run = CullRun.objects.get(pk=report.run.pk)
+    assert run.outcome == "failed" and run.finished_at is not None
+    assert "403" in run.error and "Missing or invalid credentials" in run.error
+    assert not CullRun.objects.filter(outcome="running").exists()
+
+
+def test_a_refusal_is_retried_every_interval_not_backed_off(refusing_hub, cull_settings):
+    dead = HubClient(api_url="http://127.0.0.1:9/hub/api", token="x", timeout=1)  # nothing listens
+    refusing = HubClient(api_url=refusing_hub, token="unknown-to-the-hub", timeout=5)
+    now = timezone.now()
+    with dead, refusing:
+        assert servers_cull(now=now, hub=dead).outcome == "hub-down"
+        assert servers_cull(now=now + timedelta(seconds=30), hub=refusing).outcome == "backoff"
+        # The hub answers again (refusing): the streak of "hub-down" runs ends, no back-off follows.
+        assert servers_cull(now=now + timedelta(seconds=61), hub=refusing).outcome == "failed"
+        assert servers_cull(now=now + timedelta(seconds=62), hub=refusing).outcome == "failed"
+        assert refusing.requests == 2
+
+
+def test_a_dry_run_against_a_refusing_hub_says_so(refusing_hub, cull_settings):
+    cull_settings.HUB_API_URL = refusing_hub
+    with pytest.raises(CommandError, match="The hub refused: GET users: 403"):
+        call_command("cull", "--dry-run")
