@@ -12,6 +12,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from portal.hub import HubUnavailable, service_token
+
 SESSION_KEY = "hub_oauth_pending"
 MAX_PENDING = 5  # sign-ins started in other tabs stay valid, but not forever many
 
@@ -82,11 +84,15 @@ def _hub_oauth(api_url: str, hub_url: str, token: str, client_id: str, redirect_
 
 
 def hub_oauth_build():
-    """Return the HubOAuth client configured from settings."""
+    """Return the HubOAuth client configured from settings (HubUnreachable before the hub made its token)."""
+    try:
+        token = service_token(configured=settings.HUB_SERVICE_TOKEN, path=settings.HUB_SERVICE_TOKEN_FILE)
+    except HubUnavailable as error:
+        raise HubUnreachable("The notebook hub is not answering right now.") from error
     return _hub_oauth(
         settings.HUB_API_URL,
         settings.HUB_URL,
-        settings.HUB_SERVICE_TOKEN,
+        token,
         settings.HUB_OAUTH_CLIENT_ID,
         settings.HUB_OAUTH_REDIRECT_URI,
     )

@@ -24,7 +24,15 @@ from portal.cull_policy import (
     cull_decide,
     server_judge,
 )
-from portal.hub import HubClient, HubError, HubUnavailable, hub_client_build, servers_count, servers_occupied
+from portal.hub import (
+    HubClient,
+    HubError,
+    HubUnavailable,
+    hub_client_build,
+    servers_count,
+    servers_occupied,
+    service_token,
+)
 from portal.lifetimes import lives_record
 from portal.locks import LockBusy, singleton_lock
 from portal.models import CapacitySample, CullEvent, CullRun, ServerExtension, ServerLife
@@ -239,10 +247,18 @@ def servers_cull(*, now: datetime | None = None, dry_run: bool = False, hub: Hub
     """
     now = now or timezone.now()
     own_client = hub is None
-    # The culler's own token (its narrow role) and timeouts.
-    hub = hub or hub_client_build(
-        token=settings.CULLER_SERVICE_TOKEN, timeout=settings.CULL_TIMEOUT, public_url=settings.HUB_URL
-    )
+    if hub is None:
+        try:
+            # The culler's own token (its narrow role) and timeouts.
+            token = service_token(configured=settings.CULLER_SERVICE_TOKEN, path=settings.CULLER_SERVICE_TOKEN_FILE)
+        except HubUnavailable as error:  # no token configured and the hub never started here
+            if dry_run:
+                raise
+            run = CullRun.objects.create(
+                started_at=now, finished_at=now, outcome=CullRun.Outcome.HUB_DOWN, error=str(error)[:2000]
+            )
+            return CullReport(run=run, outcome=run.outcome)
+        hub = hub_client_build(token=token, timeout=settings.CULL_TIMEOUT, public_url=settings.HUB_URL)
     try:
         if dry_run:
             return _pass(hub=hub, now=now, dry_run=True, run=None)

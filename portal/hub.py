@@ -10,6 +10,8 @@ from urllib.parse import quote
 
 import httpx
 
+from hubconfig.contract import TokenMissing, service_token_read
+
 # Without this header the hub silently truncates user lists at its page size.
 PAGINATION = "application/jupyterhub-pagination+json"
 
@@ -207,6 +209,18 @@ def servers_occupied(*, hub: HubClient) -> set[str]:
     return {f"{u.name}/{n}" if n else u.name for u in hub.users_list(state="active") for n in u.servers}
 
 
+def service_token(*, configured: str, path) -> str:
+    """Return a hub service token: the configured one, else the hub's generated file.
+
+    Read on first use, not when the settings are imported; HubUnavailable when neither exists
+    yet (the hub writes the file when it starts, as does `manage.py local_setup`).
+    """
+    try:
+        return service_token_read(configured=configured, path=path)
+    except TokenMissing as error:
+        raise HubUnavailable(str(error)) from None
+
+
 def hub_client_build(*, token: str | None = None, timeout: float | None = None, public_url: str = "") -> HubClient:
     """Build the hub client from Django settings: the portal's service token and timeout unless told.
 
@@ -217,7 +231,7 @@ def hub_client_build(*, token: str | None = None, timeout: float | None = None, 
 
     return HubClient(
         api_url=settings.HUB_API_URL,
-        token=token or settings.HUB_SERVICE_TOKEN,
+        token=token or service_token(configured=settings.HUB_SERVICE_TOKEN, path=settings.HUB_SERVICE_TOKEN_FILE),
         timeout=settings.HUB_TIMEOUT if timeout is None else timeout,
         public_url=public_url,
     )

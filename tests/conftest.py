@@ -16,6 +16,9 @@ def _isolated_cache(settings, tmp_path: Path) -> None:
     settings.CATALOG_CACHE_DIR = tmp_path / "cache"
     settings.VAR_DIR = tmp_path / "var"
     settings.VAR_DIR.mkdir()
+    # Service tokens as a deployment configures them (the generated-file path: test_contract.py).
+    settings.HUB_SERVICE_TOKEN = settings.HUB_SERVICE_TOKEN or "0" * 16 + "portal-test-token-0123456789abcdef"
+    settings.CULLER_SERVICE_TOKEN = settings.CULLER_SERVICE_TOKEN or "0" * 16 + "culler-test-token-0123456789abcdef"
 
 
 @pytest.fixture
