@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from catalog.models import Notebook, SyncRun, Workshop
-from catalog.services.sync import catalog_sync
+from catalog.sync import catalog_sync
 from tests.contentrepo import ContentRepo, notebook_bytes, workshop_yml
 
 pytestmark = pytest.mark.django_db

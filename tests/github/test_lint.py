@@ -7,7 +7,7 @@ import json
 import nbformat
 import pytest
 
-from catalog.checks_content import (
+from catalog.lint import (
     ERROR,
     WARNING,
     Limits,

@@ -13,8 +13,8 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from catalog.checks_content import ERROR, WARNING, Finding, Limits, workshop_check
 from catalog.gitrepo import GitError, GitReader, git_reader
+from catalog.lint import ERROR, WARNING, Finding, Limits, workshop_check
 from catalog.metadata import METADATA_FILES
 from catalog.models import ValidationRun
 

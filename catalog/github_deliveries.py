@@ -10,9 +10,9 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from catalog.github_events import webhook_route
 from catalog.gitrepo import GitReader, git_reader
 from catalog.models import ValidationRun, WebhookDelivery
-from catalog.webhooks import webhook_route
 
 log = logging.getLogger(__name__)
 
