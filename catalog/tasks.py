@@ -34,7 +34,7 @@ def catalog_sync_task(self, *, commit: str | None = None, trigger: str = "schedu
 @shared_task(soft_time_limit=540, time_limit=600, ignore_result=True, acks_late=True)
 def pull_request_validate_task(*, run_id: int) -> str:
     """Validate the workshops a pull request touches and post the commit status."""
-    from catalog.validation import pull_request_validate
+    from catalog.github_pulls import pull_request_validate
 
     return pull_request_validate(run_id=run_id)
 
