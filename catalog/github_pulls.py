@@ -10,11 +10,11 @@ from django.urls import reverse
 from django.utils import timezone
 from github import GithubException
 
+from catalog.builder import is_workshop_folder
 from catalog.github_client import GitHubNotConfigured, github_client
 from catalog.gitrepo import GitError, git_reader
 from catalog.models import ValidationRun
 from catalog.validation import (
-    is_workshop_folder,
     report_state,
     snapshot_from_git,
     validation_limits,

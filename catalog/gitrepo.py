@@ -141,13 +141,13 @@ class GitReader:
         return CommitInfo(full, datetime.fromisoformat(date), subject)
 
     def folders(self, sha: str) -> dict[str, str]:
-        """Map each top-level folder of commit sha to its tree id."""
+        """Map every top-level folder of commit sha to its tree id (builder.is_workshop_folder picks)."""
         out = self._git("ls-tree", "-z", sha).decode()
         found = {}
         for entry in filter(None, out.split("\x00")):
             meta, name = entry.split("\t", 1)
             _mode, kind, obj = meta.split()
-            if kind == "tree" and not name.startswith((".", "_")):
+            if kind == "tree":
                 found[name] = obj
         return found
 
@@ -163,6 +163,12 @@ class GitReader:
                 if kind == "blob":
                     grouped[path.split("/", 1)[0]].append(Blob(path, obj, int(size)))
         return grouped
+
+    def folder_files(self, sha: str, folders: list[str]) -> dict[str, dict[str, bytes]]:
+        """Read every file of the given folders in commit sha: folder -> path in folder -> bytes."""
+        listing = self.blobs(sha, folders)
+        contents = self.read([b.sha for blobs in listing.values() for b in blobs])
+        return {f: {b.path.split("/", 1)[1]: contents[b.sha] for b in listing[f]} for f in folders}
 
     def paths(self, sha: str) -> list[str]:
         """List every file path of commit sha (to check that links resolve)."""

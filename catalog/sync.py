@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from catalog.builder import PARSER_VERSION, WorkshopDraft, WorkshopError, workshop_build
+from catalog.builder import PARSER_VERSION, WorkshopDraft, is_workshop_folder, workshop_plan, workshop_render
 from catalog.gitrepo import GitError, GitReader, git_reader
 from catalog.models import Notebook, SyncRun, Workshop, WorkshopFile
 
@@ -118,23 +118,20 @@ def _refresh_search_vectors(ids: Iterable[int]) -> None:
 
 
 def _build(reader: GitReader, commit: str, folders: list[str], slugs: dict[str, str]):
-    """Yield (folder, draft or None, error or None) for each folder, reading blobs in one batch."""
-    listing = reader.blobs(commit, folders)
-    contents = reader.read([b.sha for blobs in listing.values() for b in blobs])
-    for folder in folders:
-        files = {b.path.split("/", 1)[1]: contents[b.sha] for b in listing[folder]}
-        try:
-            draft = workshop_build(
-                folder=folder,
-                files=files,
-                base_url=f"/workshops/{slugs[folder]}/",
-                max_notebook_bytes=settings.CATALOG_MAX_NOTEBOOK_BYTES,
-                max_file_bytes=settings.CATALOG_MAX_FILE_BYTES,
-            )
-        except WorkshopError as exc:
-            yield folder, None, exc.problems
+    """Yield (folder, draft or None, problems or None) for each folder, reading blobs in one batch."""
+    for folder, files in reader.folder_files(commit, folders).items():
+        plan = workshop_plan(
+            folder=folder,
+            files=files,
+            max_notebook_bytes=settings.CATALOG_MAX_NOTEBOOK_BYTES,
+            max_file_bytes=settings.CATALOG_MAX_FILE_BYTES,
+        )
+        if plan is None:
+            yield folder, None, None
+        elif plan.problems:
+            yield folder, None, plan.problems
         else:
-            yield folder, draft, None
+            yield folder, workshop_render(plan, base_url=f"/workshops/{slugs[folder]}/"), None
 
 
 def catalog_sync(
@@ -159,7 +156,7 @@ def catalog_sync(
     try:
         sha = reader.fetch(branch=branch, commit=commit)
         when = reader.commit_info(sha).date
-        folders = reader.folders(sha)
+        folders = {name: tree for name, tree in reader.folders(sha).items() if is_workshop_folder(name)}
     except GitError as exc:
         run.status, run.error, run.finished_at = SyncRun.Status.ERROR, str(exc), timezone.now()
         run.save()

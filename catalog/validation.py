@@ -10,9 +10,9 @@ from typing import Any
 
 from django.conf import settings
 
+from catalog.builder import WorkshopPlan, is_workshop_folder
 from catalog.gitrepo import GitReader, git_reader
-from catalog.lint import ERROR, WARNING, Finding, Limits, workshop_check
-from catalog.metadata import METADATA_FILES
+from catalog.lint import ERROR, WARNING, Finding, Limits, lint_plan, workshop_lint
 from catalog.models import ValidationRun
 
 
@@ -39,20 +39,13 @@ def validation_limits() -> Limits:
     )
 
 
-def is_workshop_folder(name: str) -> bool:
-    """Tell whether a top-level folder name can be a workshop (the sync's rule)."""
-    return not name.startswith((".", "_"))
-
-
 def snapshot_from_git(
     *, reader: GitReader, commit: str, folders: Iterable[str] | None = None
 ) -> Snapshot:
     """Read the given folders (default: every workshop folder) of commit from a fetched cache."""
-    present = reader.folders(commit)
+    present = [name for name in reader.folders(commit) if is_workshop_folder(name)]
     wanted = sorted(present if folders is None else [f for f in folders if f in present])
-    listing = reader.blobs(commit, wanted)
-    contents = reader.read([b.sha for blobs in listing.values() for b in blobs])
-    files = {f: {b.path.split("/", 1)[1]: contents[b.sha] for b in listing[f]} for f in wanted}
+    files = reader.folder_files(commit, wanted)
     return Snapshot(commit=commit, folders=files, repo_paths=frozenset(reader.paths(commit)))
 
 
@@ -74,33 +67,16 @@ def snapshot_from_directory(*, root: Path, folders: Iterable[str] | None = None)
     )
 
 
-def _workshop_title(files: dict[str, bytes], folder: str) -> str:
-    """Return a display name for a folder (its metadata title when readable)."""
-    import yaml
-
-    for name in METADATA_FILES:
-        if name in files:
-            try:
-                data = yaml.safe_load(files[name])
-                title = data.get("title") or data.get("name") if isinstance(data, dict) else None
-            except yaml.YAMLError:
-                title = None
-            if isinstance(title, str) and title.strip():
-                return title.strip()[:200]
-    return folder
-
-
 def workshops_validate(*, snapshot: Snapshot, limits: Limits) -> dict[str, Any]:
     """Check every folder of snapshot; return the report (per workshop, per notebook)."""
     workshops, skipped = [], []
     for folder, files in snapshot.folders.items():
-        findings = workshop_check(
-            folder=folder, files=files, repo_paths=snapshot.repo_paths, limits=limits
-        )
-        if findings is None:
+        plan = lint_plan(folder=folder, files=files, limits=limits)
+        if plan is None:
             skipped.append(folder)
             continue
-        workshops.append(_workshop_report(folder=folder, files=files, findings=findings))
+        findings = workshop_lint(plan=plan, repo_paths=snapshot.repo_paths, limits=limits)
+        workshops.append(_workshop_report(plan=plan, findings=findings))
     errors = sum(w["errors"] for w in workshops)
     warnings = sum(w["warnings"] for w in workshops)
     return {
@@ -116,11 +92,10 @@ def workshops_validate(*, snapshot: Snapshot, limits: Limits) -> dict[str, Any]:
     }
 
 
-def _workshop_report(
-    *, folder: str, files: dict[str, bytes], findings: list[Finding]
-) -> dict[str, Any]:
+def _workshop_report(*, plan: WorkshopPlan, findings: list[Finding]) -> dict[str, Any]:
     """Group one workshop's findings: per notebook, and the rest at workshop level."""
-    notebook_paths = sorted(p for p in files if p.endswith(".ipynb") and "/" not in p)
+    folder = plan.folder
+    notebook_paths = sorted(plan.notebook_paths)
     per_notebook = {p: [] for p in notebook_paths}
     other = []
     for finding in findings:
@@ -128,7 +103,7 @@ def _workshop_report(
         per_notebook.get(inner, other).append(finding.as_dict())
     return {
         "folder": folder,
-        "title": _workshop_title(files, folder),
+        "title": (plan.info.title or folder)[:200],  # the metadata's title when it is valid
         "errors": sum(1 for f in findings if f.severity == ERROR),
         "warnings": sum(1 for f in findings if f.severity == WARNING),
         "findings": other,

@@ -137,6 +137,15 @@ def test_builder_problems_are_reported_too():
     assert finding.check == "metadata" and "9-Missing.ipynb" in finding.message
 
 
+def test_builder_problems_are_reported_beside_other_errors():
+    files = {
+        "0-Intro.ipynb": notebook_bytes("Intro"),
+        "1-Broken.ipynb": b"{not json",
+        "workshop.yml": workshop_yml(order=["9-Missing.ipynb"]),
+    }
+    assert _by_check(_check(files)) == {("metadata", ERROR), ("nbformat", ERROR)}
+
+
 @pytest.mark.parametrize(
     "raw,expected",
     [(b"{not json", "not valid JSON"),
