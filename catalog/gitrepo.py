@@ -76,8 +76,8 @@ class GitReader:
         self.path.mkdir(parents=True, exist_ok=True)
         self._git("init", "--bare", "--quiet", str(self.path), cwd=self.path.parent)
 
-    def fetch(self, *, branch: str, commit: str | None = None) -> str:
-        """Fetch branch (and commit, if given) from the source; return the commit to read."""
+    def fetch(self, *, branch: str) -> str:
+        """Fetch branch from the source (one git fetch); return its head commit."""
         self._ensure_cache()
         ref = f"refs/portal/{branch}"
         try:
@@ -86,11 +86,9 @@ class GitReader:
             if "couldn't find remote ref" in str(exc):
                 raise GitError(f"branch '{branch}' not found in {self.source}") from None
             raise GitError(f"cannot read {self.source}: {exc}") from None
-        if commit:
-            return self._commit_ensure(commit)
         return self._git("rev-parse", ref).decode().strip()
 
-    def _commit_ensure(self, commit: str) -> str:
+    def commit_ensure(self, commit: str) -> str:
         """Return the full id of commit, fetching it by id when the fetched refs lack it."""
         if not self.has_commit(commit):
             # The pushed commit may be newer than the ref we fetched: ask for it by id.
@@ -115,7 +113,7 @@ class GitReader:
             if not commit:
                 raise GitError(f"cannot fetch {ref} from {self.source}: {exc}") from None
         if commit:
-            return self._commit_ensure(commit)
+            return self.commit_ensure(commit)
         return self._git("rev-parse", f"{local}^{{commit}}").decode().strip()
 
     def has_commit(self, sha: str) -> bool:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from contextlib import suppress
-
 from celery import shared_task
 from django.utils import timezone
 
-from catalog.gitrepo import GitError
 from catalog.sync import catalog_sync
 from portal.locks import LockBusy, singleton_lock
 
@@ -17,12 +14,6 @@ def catalog_sync_task(self, *, commit: str | None = None, trigger: str = "schedu
     """Sync the catalog (one sync at a time); return the SyncRun id."""
     try:
         with singleton_lock("catalog-sync", timeout=600, wait=60):
-            if commit and trigger == "push":
-                from catalog.github_deliveries import push_commit_resolve
-
-                # On a git error catalog_sync fetches again and records the failure in its run.
-                with suppress(GitError):
-                    commit = push_commit_resolve(commit=commit)
             return catalog_sync(commit=commit, trigger=trigger).pk
     except LockBusy:
         if trigger == "push":

@@ -166,6 +166,20 @@ def test_specific_commit_is_synced(content_repo: ContentRepo) -> None:
     assert not Workshop.objects.filter(slug="later").exists()
 
 
+def test_an_older_push_gives_way_to_the_branch_head(content_repo: ContentRepo) -> None:
+    """Pushes handled out of order never roll the catalog back; a push ahead of the branch wins."""
+    _three(content_repo)
+    first = content_repo.head()
+    content_repo.add_workshop("later", meta={"title": "Later"})
+    second = content_repo.commit("later")
+    assert catalog_sync(commit=first, trigger="push").commit_sha == second
+    content_repo.add_workshop("ahead", meta={"title": "Ahead"})
+    ahead = content_repo.commit("not on the branch yet", push=False)
+    content_repo._git("push", "--quiet", "origin", "HEAD:refs/heads/mirror-lag")
+    run = catalog_sync(commit=ahead, trigger="push")
+    assert run.commit_sha == ahead and run.report["added"] == ["ahead"]
+
+
 def test_inactive_and_wod_workshops(content_repo: ContentRepo) -> None:
     """wod.yml is read; an inactive workshop is synced but hidden from the public."""
     content_repo.add_workshop("ps-101")
