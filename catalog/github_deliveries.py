@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 
 from catalog.github_events import webhook_route
 from catalog.models import ValidationRun, WebhookDelivery
+from catalog.tasks import catalog_sync_task, pull_request_validate_task
 
 log = logging.getLogger(__name__)
 
@@ -26,15 +27,11 @@ class WebhookOutcome:
 
 def _enqueue_sync(commit: str) -> None:
     """Queue a sync of the pushed commit (called once the transaction commits)."""
-    from catalog.tasks import catalog_sync_task
-
     catalog_sync_task.apply_async(kwargs={"commit": commit, "trigger": "push"})
 
 
 def _enqueue_validation(run_id: int) -> None:
     """Queue the validation of a pull request (called once the transaction commits)."""
-    from catalog.tasks import pull_request_validate_task
-
     pull_request_validate_task.apply_async(kwargs={"run_id": run_id})
 
 

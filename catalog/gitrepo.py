@@ -27,11 +27,10 @@ class Blob:
 
 @dataclass(frozen=True)
 class CommitInfo:
-    """When a commit was made and its subject line."""
+    """A commit's full id and when it was made."""
 
     sha: str
     date: datetime
-    subject: str
 
 
 class GitReader:
@@ -133,10 +132,10 @@ class GitReader:
         return True
 
     def commit_info(self, sha: str) -> CommitInfo:
-        """Return the date and subject of a commit."""
-        out = self._git("show", "-s", "--format=%H%x00%cI%x00%s", sha).decode()
-        full, date, subject = out.rstrip("\n").split("\x00", 2)
-        return CommitInfo(full, datetime.fromisoformat(date), subject)
+        """Return the full id and the date of a commit."""
+        out = self._git("show", "-s", "--format=%H%x00%cI", sha).decode()
+        full, date = out.rstrip("\n").split("\x00", 1)
+        return CommitInfo(full, datetime.fromisoformat(date))
 
     def folders(self, sha: str) -> dict[str, str]:
         """Map every top-level folder of commit sha to its tree id (builder.is_workshop_folder picks)."""

@@ -109,6 +109,7 @@ def _refresh_search_vectors(ids: Iterable[int]) -> None:
     ids = list(ids)
     if not ids or connection.vendor != "postgresql":
         return
+    # Local: only PostgreSQL keeps search vectors (the early return above covers SQLite).
     from django.contrib.postgres.search import SearchVector
 
     Workshop.objects.filter(id__in=ids).update(

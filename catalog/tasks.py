@@ -25,6 +25,7 @@ def catalog_sync_task(self, *, commit: str | None = None, trigger: str = "schedu
 @shared_task(soft_time_limit=540, time_limit=600, ignore_result=True, acks_late=True)
 def pull_request_validate_task(*, run_id: int) -> str:
     """Validate the workshops a pull request touches and post the commit status."""
+    # Imported when run (HackSoft's recipe for tasks): services may import tasks, never a loop.
     from catalog.github_pulls import pull_request_validate
 
     return pull_request_validate(run_id=run_id)
@@ -33,6 +34,7 @@ def pull_request_validate_task(*, run_id: int) -> str:
 @shared_task(soft_time_limit=60, time_limit=120, ignore_result=True)
 def webhook_deliveries_prune_task() -> int:
     """Forget webhook deliveries older than the redelivery window."""
+    # Imported when run: github_deliveries imports this module to queue tasks.
     from catalog.github_deliveries import webhook_deliveries_prune
 
     return webhook_deliveries_prune(now=timezone.now())
