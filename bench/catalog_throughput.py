@@ -21,7 +21,7 @@ def populate(count: int) -> None:
     from django.utils import timezone
 
     from catalog.models import Notebook, Workshop
-    from catalog.services.sync import _refresh_search_vectors
+    from catalog.sync import _refresh_search_vectors
 
     products = ["iLO", "Redfish", "OneView", "GreenLake", "PowerShell", "Python"]
     levels = ["beginner", "intermediate", "advanced"]

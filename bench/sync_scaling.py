@@ -27,7 +27,7 @@ def main() -> None:
     django_setup(env)
     from django.core.management import call_command
 
-    from catalog.services.sync import catalog_sync
+    from catalog.sync import catalog_sync
     from tests.contentrepo import ContentRepo, notebook_bytes
 
     call_command("migrate", verbosity=0)

@@ -28,7 +28,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from catalog.webhooks import signature_compute  # noqa: E402
+from catalog.github_events import signature_compute  # noqa: E402
 from tests.contentrepo import ContentRepo, workshop_yml  # noqa: E402
 
 WORKSHOPS = 200

@@ -11,4 +11,5 @@ class CatalogConfig(AppConfig):
 
     def ready(self) -> None:
         """Register the system checks."""
+        # Imported here, once the apps are loaded: the checks module reads settings and registers.
         from catalog import checks  # noqa: F401

@@ -1,4 +1,4 @@
-"""Turn the files of one workshop folder into a publishable draft (pure: no database)."""
+"""Read the files of one workshop folder into a plan, and render a plan into a draft (pure: no database)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from catalog.metadata import METADATA_FILES, MetadataError, WorkshopInfo, metadata_parse
-from catalog.notebooks import NotebookError, notebook_parse, notebook_render
+from catalog.metadata import MetadataError, WorkshopInfo, metadata_file, metadata_load
+from catalog.notebooks import NotebookError, ParsedNotebook, notebook_parse, notebook_render
 from catalog.sanitize import markdown_render, relative_resolver
 
 # Bump when parsing or rendering changes, so the next sync re-renders every workshop.
@@ -65,26 +65,29 @@ def natural_key(name: str) -> list[Any]:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
+def is_workshop_folder(name: str) -> bool:
+    """Tell whether a top-level folder of the content repository can hold a workshop."""
+    return not name.startswith((".", "_"))
+
+
 def is_workshop_notebook(path: str) -> bool:
     """Tell whether path is a notebook of the workshop's sequence (top level, not a checkpoint)."""
     return path.endswith(".ipynb") and "/" not in path
 
 
+def workshop_files(files: dict[str, bytes]) -> dict[str, bytes]:
+    """Return a folder's files without Jupyter's checkpoints (never published, never checked)."""
+    return {p: b for p, b in files.items() if ".ipynb_checkpoints/" not in p}
+
+
+def holds_workshop(files: dict[str, bytes]) -> bool:
+    """Tell whether a folder's files make a workshop: a top-level notebook or a metadata file."""
+    return any(is_workshop_notebook(p) for p in files) or metadata_file(files) is not None
+
+
 def _is_url(value: str) -> bool:
     """Tell whether value is an absolute http(s) URL."""
     return value.startswith(("http://", "https://"))
-
-
-def _metadata(folder: str, files: dict[str, bytes]) -> WorkshopInfo:
-    """Parse the folder's metadata file, or return defaults when there is none."""
-    for name in METADATA_FILES:
-        if name in files:
-            try:
-                text = files[name].decode("utf-8")
-            except UnicodeDecodeError:
-                raise MetadataError(name, ["not UTF-8 text"]) from None
-            return metadata_parse(filename=name, text=text)
-    return WorkshopInfo()
 
 
 def _ordered(notebook_paths: list[str], order: list[str] | None) -> tuple[list[str], list[str]]:
@@ -98,50 +101,95 @@ def _ordered(notebook_paths: list[str], order: list[str] | None) -> tuple[list[s
     return listed + [p for p in by_name if p not in listed], problems
 
 
-def workshop_build(
-    *,
-    folder: str,
-    files: dict[str, bytes],
-    base_url: str,
-    max_notebook_bytes: int,
-    max_file_bytes: int,
-) -> WorkshopDraft | None:
-    """Check and render one workshop folder; None if the folder holds no workshop at all."""
-    files = {p: b for p, b in files.items() if ".ipynb_checkpoints/" not in p}
-    notebook_paths = [p for p in files if is_workshop_notebook(p)]
-    has_metadata = any(name in files for name in METADATA_FILES)
-    if not notebook_paths and not has_metadata:
+@dataclass
+class WorkshopPlan:
+    """What a workshop folder holds and what stops it being published, before any rendering.
+
+    The sync renders a plan without problems; the linter reports every problem of a plan, so a
+    folder that passes validation is one the sync publishes.
+    """
+
+    folder: str
+    files: dict[str, bytes]  # checkpoints left out
+    metadata_name: str | None
+    info: WorkshopInfo  # as declared (defaults when there is no metadata or it is broken)
+    metadata_error: MetadataError | None
+    notebook_paths: list[str]  # the workshop's order
+    notebooks: dict[str, ParsedNotebook]  # those that parsed
+    notebook_errors: dict[str, str]  # path -> problem
+    layout_problems: list[str]  # no notebooks, an 'order' naming a missing notebook, a missing image
+    stored: dict[str, bytes]  # the files to publish
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[str]:
+        """Return what stops the sync publishing the folder (empty when it can be published)."""
+        if self.metadata_error is not None:
+            return [str(self.metadata_error)]  # the rest depends on the metadata (its 'order')
+        unreadable = [self.notebook_errors[p] for p in self.notebook_paths if p in self.notebook_errors]
+        return self.layout_problems + unreadable
+
+
+def workshop_plan(
+    *, folder: str, files: dict[str, bytes], max_notebook_bytes: int, max_file_bytes: int
+) -> WorkshopPlan | None:
+    """Read one workshop folder (metadata, notebook order, notebooks, files to store); None if no workshop."""
+    files = workshop_files(files)
+    if not holds_workshop(files):
         return None
-    problems: list[str] = []
-    warnings: list[str] = []
-    try:
-        info = _metadata(folder, files)
-    except MetadataError as exc:
-        raise WorkshopError([str(exc)]) from None
+    name = metadata_file(files)
+    info, metadata_error = WorkshopInfo(), None
+    if name is not None:
+        try:
+            info = metadata_load(filename=name, raw=files[name])
+        except MetadataError as exc:
+            metadata_error = exc
+    notebook_paths, layout_problems = _ordered([p for p in files if is_workshop_notebook(p)], info.order)
     if not notebook_paths:
-        raise WorkshopError(["no notebooks (*.ipynb) at the top of the folder"])
-    ordered, order_problems = _ordered(notebook_paths, info.order)
-    problems += order_problems
-    if info.image and not _is_url(info.image) and posixpath.normpath(info.image) not in files:
+        layout_problems = ["no notebooks (*.ipynb) at the top of the folder"]
+    elif info.image and not _is_url(info.image) and posixpath.normpath(info.image) not in files:
         field_name = "workshopImg" if info.metadata_format == "wod.yml" else "image"
-        problems.append(f"{info.metadata_format}: field '{field_name}': file '{info.image}' not found")
+        layout_problems.append(f"{info.metadata_format}: field '{field_name}': file '{info.image}' not found")
+
+    notebooks: dict[str, ParsedNotebook] = {}
+    notebook_errors: dict[str, str] = {}
+    for path in notebook_paths:
+        try:
+            notebooks[path] = notebook_parse(files[path], name=path, max_bytes=max_notebook_bytes)
+        except NotebookError as exc:
+            notebook_errors[path] = str(exc)
 
     stored: dict[str, bytes] = {}
+    warnings: list[str] = []
     for path, content in files.items():
         if len(content) > max_file_bytes and not path.endswith(".ipynb"):
             warnings.append(f"{path}: {len(content) / 1e6:.1f} MB, over the file limit; not published")
         else:
             stored[path] = content
+    return WorkshopPlan(
+        folder=folder,
+        files=files,
+        metadata_name=name,
+        info=info,
+        metadata_error=metadata_error,
+        notebook_paths=notebook_paths,
+        notebooks=notebooks,
+        notebook_errors=notebook_errors,
+        layout_problems=layout_problems,
+        stored=stored,
+        warnings=warnings,
+    )
 
-    targets = {p: f"{base_url}files/{quote(p)}" for p in stored}
-    targets.update({p: f"{base_url}notebooks/{quote(p)}" for p in notebook_paths})
+
+def workshop_render(plan: WorkshopPlan, *, base_url: str) -> WorkshopDraft:
+    """Render a plan without problems into a publishable draft (previews, description)."""
+    if plan.problems:
+        raise WorkshopError(plan.problems)
+    targets = {p: f"{base_url}files/{quote(p)}" for p in plan.stored}
+    targets.update({p: f"{base_url}notebooks/{quote(p)}" for p in plan.notebook_paths})
     notebooks: list[NotebookDraft] = []
-    for position, path in enumerate(ordered):
-        try:
-            parsed = notebook_parse(files[path], name=path, max_bytes=max_notebook_bytes)
-        except NotebookError as exc:
-            problems.append(str(exc))
-            continue
+    for position, path in enumerate(plan.notebook_paths):
+        parsed = plan.notebooks[path]
         html = notebook_render(
             parsed, resolve_src=relative_resolver(targets=targets, notebook_dir=posixpath.dirname(path))
         )
@@ -153,13 +201,11 @@ def workshop_build(
                 headings=[{"level": h.level, "text": h.text, "anchor": h.anchor} for h in parsed.headings],
                 kernel=parsed.kernel,
                 preview_html=html,
-                size=len(files[path]),
+                size=len(plan.files[path]),
             )
         )
-    if problems:
-        raise WorkshopError(problems)
-
-    title = info.title or notebooks[0].title or folder
+    info = plan.info
+    title = info.title or notebooks[0].title or plan.folder
     description_html = markdown_render(
         info.description, resolve_src=relative_resolver(targets=targets, notebook_dir="")
     )
@@ -167,11 +213,11 @@ def workshop_build(
         kernels = sorted({nb.kernel for nb in notebooks if nb.kernel})
         info = WorkshopInfo(**{**info.__dict__, "kernels": kernels})
     return WorkshopDraft(
-        folder=folder,
+        folder=plan.folder,
         info=info,
         title=title,
         description_html=description_html,
         notebooks=notebooks,
-        files=stored,
-        warnings=warnings,
+        files=plan.stored,
+        warnings=plan.warnings,
     )

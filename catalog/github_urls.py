@@ -2,11 +2,11 @@
 
 from django.urls import path
 
-from catalog import views_github
+from catalog import github_views
 
 app_name = "github"
 
 urlpatterns = [
-    path("github/webhook", views_github.github_webhook, name="webhook"),
-    path("validation/<int:pk>", views_github.validation_detail, name="validation"),
+    path("github/webhook", github_views.github_webhook, name="webhook"),
+    path("validation/<int:pk>", github_views.validation_detail, name="validation"),
 ]

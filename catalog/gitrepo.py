@@ -27,11 +27,10 @@ class Blob:
 
 @dataclass(frozen=True)
 class CommitInfo:
-    """When a commit was made and its subject line."""
+    """A commit's full id and when it was made."""
 
     sha: str
     date: datetime
-    subject: str
 
 
 class GitReader:
@@ -76,8 +75,8 @@ class GitReader:
         self.path.mkdir(parents=True, exist_ok=True)
         self._git("init", "--bare", "--quiet", str(self.path), cwd=self.path.parent)
 
-    def fetch(self, *, branch: str, commit: str | None = None) -> str:
-        """Fetch branch (and commit, if given) from the source; return the commit to read."""
+    def fetch(self, *, branch: str) -> str:
+        """Fetch branch from the source (one git fetch); return its head commit."""
         self._ensure_cache()
         ref = f"refs/portal/{branch}"
         try:
@@ -86,11 +85,9 @@ class GitReader:
             if "couldn't find remote ref" in str(exc):
                 raise GitError(f"branch '{branch}' not found in {self.source}") from None
             raise GitError(f"cannot read {self.source}: {exc}") from None
-        if commit:
-            return self._commit_ensure(commit)
         return self._git("rev-parse", ref).decode().strip()
 
-    def _commit_ensure(self, commit: str) -> str:
+    def commit_ensure(self, commit: str) -> str:
         """Return the full id of commit, fetching it by id when the fetched refs lack it."""
         if not self.has_commit(commit):
             # The pushed commit may be newer than the ref we fetched: ask for it by id.
@@ -115,7 +112,7 @@ class GitReader:
             if not commit:
                 raise GitError(f"cannot fetch {ref} from {self.source}: {exc}") from None
         if commit:
-            return self._commit_ensure(commit)
+            return self.commit_ensure(commit)
         return self._git("rev-parse", f"{local}^{{commit}}").decode().strip()
 
     def has_commit(self, sha: str) -> bool:
@@ -135,19 +132,19 @@ class GitReader:
         return True
 
     def commit_info(self, sha: str) -> CommitInfo:
-        """Return the date and subject of a commit."""
-        out = self._git("show", "-s", "--format=%H%x00%cI%x00%s", sha).decode()
-        full, date, subject = out.rstrip("\n").split("\x00", 2)
-        return CommitInfo(full, datetime.fromisoformat(date), subject)
+        """Return the full id and the date of a commit."""
+        out = self._git("show", "-s", "--format=%H%x00%cI", sha).decode()
+        full, date = out.rstrip("\n").split("\x00", 1)
+        return CommitInfo(full, datetime.fromisoformat(date))
 
     def folders(self, sha: str) -> dict[str, str]:
-        """Map each top-level folder of commit sha to its tree id."""
+        """Map every top-level folder of commit sha to its tree id (builder.is_workshop_folder picks)."""
         out = self._git("ls-tree", "-z", sha).decode()
         found = {}
         for entry in filter(None, out.split("\x00")):
             meta, name = entry.split("\t", 1)
             _mode, kind, obj = meta.split()
-            if kind == "tree" and not name.startswith((".", "_")):
+            if kind == "tree":
                 found[name] = obj
         return found
 
@@ -163,6 +160,12 @@ class GitReader:
                 if kind == "blob":
                     grouped[path.split("/", 1)[0]].append(Blob(path, obj, int(size)))
         return grouped
+
+    def folder_files(self, sha: str, folders: list[str]) -> dict[str, dict[str, bytes]]:
+        """Read every file of the given folders in commit sha: folder -> path in folder -> bytes."""
+        listing = self.blobs(sha, folders)
+        contents = self.read([b.sha for blobs in listing.values() for b in blobs])
+        return {f: {b.path.split("/", 1)[1]: contents[b.sha] for b in listing[f]} for f in folders}
 
     def paths(self, sha: str) -> list[str]:
         """List every file path of commit sha (to check that links resolve)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -138,6 +139,20 @@ def _first_sentence(text: str, limit: int = 300) -> str:
     match = re.match(r"(.+?[.!?])(\s|$)", plain)
     sentence = match.group(1) if match else plain
     return sentence if len(sentence) <= limit else sentence[: limit - 1].rstrip() + "…"
+
+
+def metadata_file(files: Mapping[str, bytes]) -> str | None:
+    """Return the name of a folder's metadata file (the first of METADATA_FILES it holds), if any."""
+    return next((name for name in METADATA_FILES if name in files), None)
+
+
+def metadata_load(*, filename: str, raw: bytes) -> WorkshopInfo:
+    """Parse the bytes of a metadata file named filename; MetadataError if not UTF-8 or not valid."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MetadataError(filename, ["not UTF-8 text"]) from None
+    return metadata_parse(filename=filename, text=text)
 
 
 def metadata_parse(*, filename: str, text: str) -> WorkshopInfo:

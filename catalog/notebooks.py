@@ -74,9 +74,19 @@ def notebook_parse(raw: bytes, *, name: str, max_bytes: int) -> ParsedNotebook:
 
 
 @lru_cache(maxsize=1)
-def _md() -> MarkdownIt:
-    """Return the Markdown parser used to find headings."""
+def markdown_parser() -> MarkdownIt:
+    """Return the CommonMark parser that finds headings here and links in the linter (built once)."""
     return MarkdownIt("commonmark")
+
+
+def markdown_sources(node: Any) -> list[str]:
+    """Return the sources of a notebook's Markdown cells, in order."""
+    sources = []
+    for cell in node.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            source = cell.get("source", "")
+            sources.append("".join(source) if isinstance(source, list) else source)
+    return sources
 
 
 def heading_anchor(text: str) -> str:
@@ -87,13 +97,8 @@ def heading_anchor(text: str) -> str:
 def notebook_headings(node: Any) -> list[Heading]:
     """List the Markdown headings of a notebook in order."""
     found: list[Heading] = []
-    for cell in node.get("cells", []):
-        if cell.get("cell_type") != "markdown":
-            continue
-        source = cell.get("source", "")
-        if isinstance(source, list):
-            source = "".join(source)
-        tokens = _md().parse(source)
+    for source in markdown_sources(node):
+        tokens = markdown_parser().parse(source)
         for i, token in enumerate(tokens):
             if token.type == "heading_open" and i + 1 < len(tokens):
                 text = re.sub(r"\s+", " ", tokens[i + 1].content).strip()

@@ -72,6 +72,7 @@ def workshop_search(*, query: CatalogQuery) -> QuerySet[Workshop]:
     order = SORTS[query.sort]
     if query.q:
         if connection.vendor == "postgresql":
+            # Local: only this PostgreSQL branch uses full-text search (SQLite matches words below).
             from django.contrib.postgres.search import SearchQuery, SearchRank
 
             sq = SearchQuery(query.q, search_type="websearch", config="english")

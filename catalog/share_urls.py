@@ -2,10 +2,10 @@
 
 from django.urls import path
 
-from catalog import views_share
+from catalog import share_views
 
 app_name = "share"
 
 urlpatterns = [
-    path("badge.svg", views_share.launch_badge, name="badge"),
+    path("badge.svg", share_views.launch_badge, name="badge"),
 ]

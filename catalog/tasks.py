@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from contextlib import suppress
-
 from celery import shared_task
 from django.utils import timezone
 
-from catalog.gitrepo import GitError
-from catalog.services.sync import catalog_sync
+from catalog.sync import catalog_sync
 from portal.locks import LockBusy, singleton_lock
 
 
@@ -17,12 +14,6 @@ def catalog_sync_task(self, *, commit: str | None = None, trigger: str = "schedu
     """Sync the catalog (one sync at a time); return the SyncRun id."""
     try:
         with singleton_lock("catalog-sync", timeout=600, wait=60):
-            if commit and trigger == "push":
-                from catalog.services.webhooks import push_commit_resolve
-
-                # On a git error catalog_sync fetches again and records the failure in its run.
-                with suppress(GitError):
-                    commit = push_commit_resolve(commit=commit)
             return catalog_sync(commit=commit, trigger=trigger).pk
     except LockBusy:
         if trigger == "push":
@@ -34,7 +25,8 @@ def catalog_sync_task(self, *, commit: str | None = None, trigger: str = "schedu
 @shared_task(soft_time_limit=540, time_limit=600, ignore_result=True, acks_late=True)
 def pull_request_validate_task(*, run_id: int) -> str:
     """Validate the workshops a pull request touches and post the commit status."""
-    from catalog.services.validation import pull_request_validate
+    # Imported when run (HackSoft's recipe for tasks): services may import tasks, never a loop.
+    from catalog.github_pulls import pull_request_validate
 
     return pull_request_validate(run_id=run_id)
 
@@ -42,6 +34,7 @@ def pull_request_validate_task(*, run_id: int) -> str:
 @shared_task(soft_time_limit=60, time_limit=120, ignore_result=True)
 def webhook_deliveries_prune_task() -> int:
     """Forget webhook deliveries older than the redelivery window."""
-    from catalog.services.webhooks import webhook_deliveries_prune
+    # Imported when run: github_deliveries imports this module to queue tasks.
+    from catalog.github_deliveries import webhook_deliveries_prune
 
     return webhook_deliveries_prune(now=timezone.now())

@@ -10,11 +10,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from catalog.links import repo_web_url, source_links
+from catalog.downloads import workshop_archive
 from catalog.models import Notebook, Workshop, WorkshopFile
+from catalog.pagecache import public_page_cache
 from catalog.selectors import CatalogQuery, catalog_facets, workshop_search, workshop_visible_or_404
-from catalog.services.downloads import workshop_archive
-from portal.pagecache import public_page_cache
+from catalog.source_links import repo_web_url, source_links
 
 # Files from the content repository are served in a sandbox: an SVG or HTML file opened
 # directly must not run script with the portal's origin.

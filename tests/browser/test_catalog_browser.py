@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from catalog.samples import SAMPLES_DIR, sample_repo_build
-from catalog.services.sync import catalog_sync
+from catalog.sync import catalog_sync
 from tests.chromium import screenshot
 from tests.contentrepo import ContentRepo
 

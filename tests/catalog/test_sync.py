@@ -6,7 +6,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from catalog.models import Notebook, SyncRun, Workshop
-from catalog.services.sync import catalog_sync
+from catalog.sync import catalog_sync
+from catalog.validation import report_findings, source_validate
 from tests.contentrepo import ContentRepo, notebook_bytes, workshop_yml
 
 pytestmark = pytest.mark.django_db
@@ -165,6 +166,20 @@ def test_specific_commit_is_synced(content_repo: ContentRepo) -> None:
     assert not Workshop.objects.filter(slug="later").exists()
 
 
+def test_an_older_push_gives_way_to_the_branch_head(content_repo: ContentRepo) -> None:
+    """Pushes handled out of order never roll the catalog back; a push ahead of the branch wins."""
+    _three(content_repo)
+    first = content_repo.head()
+    content_repo.add_workshop("later", meta={"title": "Later"})
+    second = content_repo.commit("later")
+    assert catalog_sync(commit=first, trigger="push").commit_sha == second
+    content_repo.add_workshop("ahead", meta={"title": "Ahead"})
+    ahead = content_repo.commit("not on the branch yet", push=False)
+    content_repo._git("push", "--quiet", "origin", "HEAD:refs/heads/mirror-lag")
+    run = catalog_sync(commit=ahead, trigger="push")
+    assert run.commit_sha == ahead and run.report["added"] == ["ahead"]
+
+
 def test_inactive_and_wod_workshops(content_repo: ContentRepo) -> None:
     """wod.yml is read; an inactive workshop is synced but hidden from the public."""
     content_repo.add_workshop("ps-101")
@@ -194,3 +209,60 @@ def test_command_prints_report_and_exit_codes(content_repo: ContentRepo, capsys,
     assert "added=3 updated=0 removed=0 unchanged=0 failed=1" in out
     with pytest.raises(CommandError, match="sync failed: cannot read"):
         call_command("sync_catalog", "--source", str(tmp_path / "missing"))
+
+
+# Each folder: files written over a small valid workshop (two notebooks); None drops the notebooks.
+VERDICT_FOLDERS: dict[str, dict | None] = {
+    "good": {"workshop.yml": workshop_yml(title="Good", summary="Fine.")},
+    "good-without-metadata": {},
+    "broken-yaml": {"workshop.yml": "title: [broken\n"},
+    "unknown-field": {"workshop.yml": "title: T\ncolour: blue\nlevel: guru\n"},
+    "not-utf8-metadata": {"workshop.yml": b"title: \xff\xfe\n"},
+    "broken-notebook": {"1-Part1.ipynb": b"{ not json"},
+    "old-notebook": {"1-Part1.ipynb": '{"nbformat": 3, "nbformat_minor": 0, "worksheets": []}'},
+    "broken-yaml-and-notebook": {"workshop.yml": "title: [x\n", "0-Part0.ipynb": b"nope"},
+    "order-names-a-missing-notebook": {"workshop.yml": workshop_yml(title="T", order=["9-Gone.ipynb"])},
+    "missing-image": {"workshop.yml": workshop_yml(title="T", image="img/gone.png")},
+    "no-notebooks": None,
+}
+
+
+def test_validation_verdict_is_the_sync_outcome(content_repo: ContentRepo) -> None:
+    """A folder passes validation exactly when the sync publishes it, for the same reasons."""
+    for folder, files in VERDICT_FOLDERS.items():
+        if files is None:
+            content_repo.write(f"{folder}/workshop.yml", workshop_yml(title="Only metadata"))
+            continue
+        content_repo.add_workshop(folder)
+        for path, content in files.items():
+            content_repo.write(f"{folder}/{path}", content)
+    content_repo.commit("good and broken workshops")
+
+    report = source_validate(source=content_repo.url)
+    run = catalog_sync()
+
+    errors = {
+        w["folder"]: [f["message"] for f in report_findings({"workshops": [w]}) if f["severity"] == "error"]
+        for w in report["workshops"]
+    }
+    assert set(errors) == set(VERDICT_FOLDERS)
+    published = {w.folder for w in Workshop.objects.filter(published=True)}
+    assert published == {"good", "good-without-metadata"}
+    assert {folder for folder, found in errors.items() if not found} == published
+    for folder in set(errors) - published:
+        # Every reason the sync gives is one the validation gave (it may give more: with broken
+        # metadata the sync stops there, validation goes on to the notebooks).
+        unexplained = run.report["failed"][folder]
+        for message in errors[folder]:
+            unexplained = unexplained.replace(message, "")
+        assert unexplained.strip("\n; ") == "", (folder, errors[folder], run.report["failed"][folder])
+
+
+def test_validation_is_stricter_than_the_sync_never_looser(content_repo: ContentRepo) -> None:
+    """A committed secret fails validation although the sync could publish the workshop."""
+    content_repo.add_workshop("leaky")
+    content_repo.write("leaky/setup.py", 'ilo_password = "HPinvent123"\n')  # pragma: allowlist secret
+    content_repo.commit("a secret")
+    report = source_validate(source=content_repo.url)
+    assert {f["check"] for f in report_findings(report) if f["severity"] == "error"} == {"secrets"}
+    assert catalog_sync().report["added"] == ["leaky"]

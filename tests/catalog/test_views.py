@@ -9,7 +9,7 @@ import zipfile
 import pytest
 from django.test import Client
 
-from catalog.services.sync import catalog_sync
+from catalog.sync import catalog_sync
 from tests.contentrepo import ContentRepo, notebook_bytes
 
 pytestmark = pytest.mark.django_db

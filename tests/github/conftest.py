@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from catalog.webhooks import signature_compute
+from catalog.github_events import signature_compute
 from tests.contentrepo import ContentRepo
 from tests.fakegithub_rest import FakeGitHub
 

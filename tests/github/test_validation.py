@@ -12,9 +12,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from catalog.github_client import github_client
+from catalog.github_hooks import github_webhook_install
+from catalog.github_pulls import pull_request_validate
 from catalog.models import ValidationRun
-from catalog.services.github_hooks import github_webhook_install
-from catalog.services.validation import pull_request_validate, report_state
+from catalog.validation import report_state
 from tests.contentrepo import ContentRepo, notebook_bytes
 from tests.github.conftest import REPOSITORY
 

@@ -11,9 +11,9 @@ from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
+from catalog.github_deliveries import webhook_deliveries_prune
+from catalog.github_events import signature_compute, signature_verify, webhook_route
 from catalog.models import ValidationRun, WebhookDelivery
-from catalog.services.webhooks import webhook_deliveries_prune
-from catalog.webhooks import signature_compute, signature_verify, webhook_route
 from tests.github.conftest import (
     SECRET,
     as_body,

@@ -217,7 +217,7 @@ def hub(live_server, fake_github, hub_content, tmp_path_factory) -> Iterator[Hub
 def workshop(hub, hub_content, transactional_db, settings):
     """Sync the catalog from the hub's content repository; return the workshop."""
     from catalog.models import Workshop
-    from catalog.services.sync import catalog_sync
+    from catalog.sync import catalog_sync
 
     settings.CATALOG_SOURCE = hub_content.url
     settings.CATALOG_BRANCH = hub_content.branch

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from github import GithubException
 
 from catalog.github_client import GitHubNotConfigured
-from catalog.services.github_hooks import github_webhook_install, webhook_url
+from catalog.github_hooks import github_webhook_install, webhook_url
 
 
 class Command(BaseCommand):

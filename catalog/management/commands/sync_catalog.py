@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import SyncRun
-from catalog.services.sync import catalog_sync
+from catalog.sync import catalog_sync
 
 
 class Command(BaseCommand):

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.gitrepo import GitError
-from catalog.services.validation import report_findings, source_validate
+from catalog.validation import report_findings, source_validate
 
 
 def _escape_data(text: str) -> str:

@@ -11,13 +11,13 @@ from django.core.cache import cache
 from django.db.models import Count, Max
 from django.http import HttpRequest, HttpResponse
 
+from catalog.models import Workshop
+
 _memo: dict[str, tuple[float, str]] = {}
 
 
 def catalog_version() -> str:
     """Return a token that changes whenever the public catalog changes (memoised briefly)."""
-    from catalog.models import Workshop
-
     now = time.monotonic()
     hit = _memo.get("version")
     if hit and now - hit[0] < settings.CATALOG_VERSION_TTL:

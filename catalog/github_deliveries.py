@@ -10,9 +10,9 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from catalog.gitrepo import GitReader, git_reader
+from catalog.github_events import webhook_route
 from catalog.models import ValidationRun, WebhookDelivery
-from catalog.webhooks import webhook_route
+from catalog.tasks import catalog_sync_task, pull_request_validate_task
 
 log = logging.getLogger(__name__)
 
@@ -27,15 +27,11 @@ class WebhookOutcome:
 
 def _enqueue_sync(commit: str) -> None:
     """Queue a sync of the pushed commit (called once the transaction commits)."""
-    from catalog.tasks import catalog_sync_task
-
     catalog_sync_task.apply_async(kwargs={"commit": commit, "trigger": "push"})
 
 
 def _enqueue_validation(run_id: int) -> None:
     """Queue the validation of a pull request (called once the transaction commits)."""
-    from catalog.tasks import pull_request_validate_task
-
     pull_request_validate_task.apply_async(kwargs={"run_id": run_id})
 
 
@@ -85,17 +81,3 @@ def webhook_deliveries_prune(*, now: datetime, keep_days: int | None = None) -> 
     days = max(keep_days if keep_days is not None else settings.GITHUB_DELIVERY_KEEP_DAYS, 3)
     deleted, _ = WebhookDelivery.objects.filter(received_at__lt=now - timedelta(days=days)).delete()
     return deleted
-
-
-def push_commit_resolve(*, commit: str, reader: GitReader | None = None) -> str:
-    """Return the commit a push sync should read: the pushed one, or the branch head if newer.
-
-    Deliveries can be handled out of order; syncing an older push after a newer one (or
-    after a force-push) would roll the catalog back. The branch head is the truth unless it
-    lags behind the pushed commit (a mirror not caught up yet), when the push wins.
-    """
-    reader = reader or git_reader()
-    head = reader.fetch(branch=settings.CATALOG_BRANCH)
-    if head == commit or not reader.has_commit(commit):
-        return commit  # not fetched with the branch: the sync asks for it by id
-    return commit if reader.is_ancestor(head, commit) else head

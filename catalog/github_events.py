@@ -35,7 +35,7 @@ class WebhookAction:
     args: dict[str, Any] = field(default_factory=dict)
 
 
-def _push_route(payload: dict[str, Any], *, branch: str, repository: str) -> WebhookAction:
+def _push_route(payload: dict[str, Any], *, branch: str) -> WebhookAction:
     """Route a push: a sync of the pushed commit when it is the catalog's branch."""
     ref = payload.get("ref")
     if not isinstance(ref, str) or ref != f"refs/heads/{branch}":
@@ -87,7 +87,7 @@ def webhook_route(*, event: str, payload: Any, branch: str, repository: str = ""
     if repository and full_name and full_name.lower() != repository.lower():
         return WebhookAction("ignore", f"event from {full_name}, not the content repository")
     if event == "push":
-        return _push_route(payload, branch=branch, repository=repository)
+        return _push_route(payload, branch=branch)
     if event == "pull_request":
         return _pull_request_route(payload, repository=repository)
     return WebhookAction("ignore", f"event {event!r} is not used")

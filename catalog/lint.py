@@ -1,25 +1,21 @@
-"""Checks of a workshop folder's content before it is merged (pure: files in, findings out).
+"""Lint a workshop folder before it is merged (pure: files in, findings out).
 
-Metadata and notebook validity reuse the catalog's own parsers (catalog.metadata,
-catalog.notebooks, catalog.builder), so a workshop that passes here is one the sync publishes.
+Whatever stops the sync publishing a folder comes from the sync's own reading of it
+(catalog.builder.workshop_plan), reported here as errors: a workshop that passes here is one
+the sync publishes. Outputs, kernels, links, secrets and sizes are the linter's own checks.
 """
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from markdown_it import MarkdownIt
-
-from catalog.builder import WorkshopError, is_workshop_notebook, workshop_build
-from catalog.metadata import METADATA_FILES, MetadataError, metadata_parse
-from catalog.notebooks import NotebookError, ParsedNotebook, notebook_parse
+from catalog.builder import WorkshopPlan, workshop_plan
+from catalog.notebooks import ParsedNotebook, markdown_parser, markdown_sources
 
 ERROR, WARNING = "error", "warning"
 # Opt-out marker for a line that only looks like a secret (detect-secrets' convention).
@@ -95,42 +91,50 @@ def _yaml_line(text: str, problem: str) -> int | None:
     return None
 
 
-def metadata_check(*, folder: str, files: dict[str, bytes]) -> list[Finding]:
-    """Check the workshop's metadata file against the catalog's schema."""
-    for name in METADATA_FILES:
-        if name not in files:
-            continue
-        path = f"{folder}/{name}"
-        try:
-            text = files[name].decode("utf-8")
-        except UnicodeDecodeError:
-            return [Finding(ERROR, "metadata", path, f"{name}: not UTF-8 text")]
-        try:
-            metadata_parse(filename=name, text=text)
-        except MetadataError as exc:
-            return [
-                Finding(ERROR, "metadata", path, f"{name}: {p}", _yaml_line(text, p))
-                for p in exc.problems
-            ]
+def metadata_check(*, plan: WorkshopPlan) -> list[Finding]:
+    """Report each problem the sync found in the metadata file, on the line it is about."""
+    name, error = plan.metadata_name, plan.metadata_error
+    if name is None or error is None:
         return []
-    return []
+    text = plan.files[name].decode("utf-8", errors="replace")
+    return [
+        Finding(ERROR, "metadata", f"{plan.folder}/{name}", f"{name}: {p}", _yaml_line(text, p))
+        for p in error.problems
+    ]
+
+
+def metadata_kernels_check(*, plan: WorkshopPlan, limits: Limits) -> list[Finding]:
+    """Check the kernels a valid metadata file lists against those the hub offers."""
+    name = plan.metadata_name
+    if name is None or plan.metadata_error is not None:
+        return []
+    text = plan.files[name].decode("utf-8")
+    findings = []
+    for kernel in plan.info.kernels:
+        findings += kernel_check(
+            folder=plan.folder, path=name, kernel=kernel, limits=limits, line=_line_of(text, kernel)
+        )
+    return findings
+
+
+def layout_check(*, plan: WorkshopPlan) -> list[Finding]:
+    """Report what else stops the sync publishing: no notebooks, a bad 'order', a missing image."""
+    findings = []
+    for problem in plan.layout_problems:
+        name = problem.split(":", 1)[0]
+        where = f"{plan.folder}/{name}" if name in plan.files else plan.folder
+        findings.append(Finding(ERROR, "metadata", where, problem))
+    return findings
 
 
 # --- notebooks --------------------------------------------------------------------------
 
 
-def notebook_check(
-    *, folder: str, path: str, raw: bytes, limits: Limits
-) -> tuple[list[Finding], ParsedNotebook | None]:
-    """Check that a notebook is valid nbformat 4 within the size limit; return it parsed."""
-    try:
-        parsed = notebook_parse(raw, name=path, max_bytes=limits.max_notebook_bytes)
-    except NotebookError as exc:
-        message = str(exc)
-        check = "size" if "limit" in message and "MB" in message else "nbformat"
-        line = int(m.group(1)) if (m := re.search(r"\(line (\d+),", message)) else None
-        return [Finding(ERROR, check, f"{folder}/{path}", message, line)], None
-    return [], parsed
+def notebook_check(*, folder: str, path: str, problem: str) -> Finding:
+    """Report why the sync could not read a notebook (not nbformat 4, or over the size limit)."""
+    check = "size" if "limit" in problem and "MB" in problem else "nbformat"
+    line = int(m.group(1)) if (m := re.search(r"\(line (\d+),", problem)) else None
+    return Finding(ERROR, check, f"{folder}/{path}", problem, line)
 
 
 def outputs_check(
@@ -301,12 +305,6 @@ def secrets_check(*, folder: str, files: dict[str, bytes]) -> list[Finding]:
 # --- links ------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def _md() -> MarkdownIt:
-    """Return the Markdown parser used to find links and images."""
-    return MarkdownIt("commonmark")
-
-
 _HTML_SRC = re.compile(
     r"""<(?:img|a|source)\b[^>]*?\b(?:src|href)\s*=\s*["']([^"']+)["']""", re.IGNORECASE
 )
@@ -327,7 +325,7 @@ def markdown_targets(text: str) -> list[str]:
             if token.children:
                 walk(token.children)
 
-    walk(_md().parse(text))
+    walk(markdown_parser().parse(text))
     return targets
 
 
@@ -375,74 +373,20 @@ def links_check(
     return findings
 
 
-def _markdown_cells(parsed: ParsedNotebook) -> list[str]:
-    """Return the sources of a notebook's Markdown cells."""
-    sources = []
-    for cell in parsed.node.get("cells", []):
-        if cell.get("cell_type") == "markdown":
-            source = cell.get("source", "")
-            sources.append("".join(source) if isinstance(source, list) else source)
-    return sources
-
-
 # --- a whole workshop -------------------------------------------------------------------
 
 
-def _builder_check(*, folder: str, files: dict[str, bytes], limits: Limits) -> list[Finding]:
-    """Run the catalog's own builder and report whatever else would stop the sync publishing."""
-    try:
-        workshop_build(
-            folder=folder,
-            files=files,
-            base_url="/",
-            max_notebook_bytes=limits.max_notebook_bytes,
-            max_file_bytes=limits.max_file_bytes,
-        )
-    except WorkshopError as exc:
-        findings = []
-        for problem in exc.problems:
-            name = problem.split(":", 1)[0]
-            where = f"{folder}/{name}" if name in files else folder
-            findings.append(Finding(ERROR, "metadata", where, problem))
-        return findings
-    return []
-
-
-def _metadata_kernels_check(
-    *, folder: str, files: dict[str, bytes], limits: Limits
-) -> list[Finding]:
-    """Check the kernels a valid workshop.yml lists against those the hub offers."""
-    name = next((n for n in METADATA_FILES if n in files), None)
-    if name is None:
-        return []
-    text = files[name].decode("utf-8")
-    info = metadata_parse(filename=name, text=text)
-    findings = []
-    for kernel in info.kernels:
-        findings += kernel_check(
-            folder=folder, path=name, kernel=kernel, limits=limits, line=_line_of(text, kernel)
-        )
-    return findings
-
-
-def workshop_check(
-    *, folder: str, files: dict[str, bytes], repo_paths: frozenset[str], limits: Limits
-) -> list[Finding] | None:
-    """Run every check on one workshop folder; None when the folder holds no workshop."""
-    files = {p: b for p, b in files.items() if ".ipynb_checkpoints/" not in p}
-    notebooks = sorted(p for p in files if is_workshop_notebook(p))
-    if not notebooks and not any(name in files for name in METADATA_FILES):
-        return None
-    findings = metadata_check(folder=folder, files=files)
-    if not findings:
-        findings += _metadata_kernels_check(folder=folder, files=files, limits=limits)
-    for path in notebooks:
-        raw = files[path]
-        problems, parsed = notebook_check(folder=folder, path=path, raw=raw, limits=limits)
-        findings += problems
-        if parsed is None:
+def workshop_lint(*, plan: WorkshopPlan, repo_paths: frozenset[str], limits: Limits) -> list[Finding]:
+    """Run every check on the plan of one workshop folder."""
+    folder, files = plan.folder, plan.files
+    findings = metadata_check(plan=plan)
+    findings += metadata_kernels_check(plan=plan, limits=limits)
+    for path in sorted(plan.notebook_paths):
+        if path in plan.notebook_errors:
+            findings.append(notebook_check(folder=folder, path=path, problem=plan.notebook_errors[path]))
             continue
-        raw_text = raw.decode("utf-8", errors="replace")
+        parsed = plan.notebooks[path]
+        raw_text = files[path].decode("utf-8", errors="replace")
         findings += outputs_check(
             folder=folder,
             path=path,
@@ -460,7 +404,7 @@ def workshop_check(
         findings += links_check(
             folder=folder,
             path=path,
-            markdown=_markdown_cells(parsed),
+            markdown=markdown_sources(parsed.node),
             raw_text=raw_text,
             repo_paths=repo_paths,
         )
@@ -481,11 +425,23 @@ def workshop_check(
                 )
             )
     findings += secrets_check(folder=folder, files=files)
-    if not any(f.severity == ERROR for f in findings):
-        findings += _builder_check(folder=folder, files=files, limits=limits)
+    findings += layout_check(plan=plan)
     return findings
 
 
-def findings_json(findings: list[Finding]) -> str:
-    """Return findings as JSON text (for logs and the command's json format)."""
-    return json.dumps([f.as_dict() for f in findings], indent=2)
+def lint_plan(*, folder: str, files: dict[str, bytes], limits: Limits) -> WorkshopPlan | None:
+    """Read a folder as the sync does, with the same limits; None when it holds no workshop."""
+    return workshop_plan(
+        folder=folder,
+        files=files,
+        max_notebook_bytes=limits.max_notebook_bytes,
+        max_file_bytes=limits.max_file_bytes,
+    )
+
+
+def workshop_check(
+    *, folder: str, files: dict[str, bytes], repo_paths: frozenset[str], limits: Limits
+) -> list[Finding] | None:
+    """Run every check on one workshop folder; None when the folder holds no workshop."""
+    plan = lint_plan(folder=folder, files=files, limits=limits)
+    return None if plan is None else workshop_lint(plan=plan, repo_paths=repo_paths, limits=limits)

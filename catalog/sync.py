@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from catalog.builder import PARSER_VERSION, WorkshopDraft, WorkshopError, workshop_build
+from catalog.builder import PARSER_VERSION, WorkshopDraft, is_workshop_folder, workshop_plan, workshop_render
 from catalog.gitrepo import GitError, GitReader, git_reader
 from catalog.models import Notebook, SyncRun, Workshop, WorkshopFile
 
@@ -60,7 +61,7 @@ def _needs_parse(workshop: Workshop | None, tree: str, *, force: bool) -> bool:
     return tree != workshop.error_tree_sha
 
 
-def _publish(workshop: Workshop, draft: WorkshopDraft, *, tree: str, commit: str, when) -> None:
+def _publish(workshop: Workshop, draft: WorkshopDraft, *, tree: str, commit: str, when: datetime) -> None:
     """Store a good draft as the published version of workshop."""
     info = draft.info
     workshop.title = draft.title[:200]
@@ -108,6 +109,7 @@ def _refresh_search_vectors(ids: Iterable[int]) -> None:
     ids = list(ids)
     if not ids or connection.vendor != "postgresql":
         return
+    # Local: only PostgreSQL keeps search vectors (the early return above covers SQLite).
     from django.contrib.postgres.search import SearchVector
 
     Workshop.objects.filter(id__in=ids).update(
@@ -118,69 +120,83 @@ def _refresh_search_vectors(ids: Iterable[int]) -> None:
 
 
 def _build(reader: GitReader, commit: str, folders: list[str], slugs: dict[str, str]):
-    """Yield (folder, draft or None, error or None) for each folder, reading blobs in one batch."""
-    listing = reader.blobs(commit, folders)
-    contents = reader.read([b.sha for blobs in listing.values() for b in blobs])
-    for folder in folders:
-        files = {b.path.split("/", 1)[1]: contents[b.sha] for b in listing[folder]}
-        try:
-            draft = workshop_build(
-                folder=folder,
-                files=files,
-                base_url=f"/workshops/{slugs[folder]}/",
-                max_notebook_bytes=settings.CATALOG_MAX_NOTEBOOK_BYTES,
-                max_file_bytes=settings.CATALOG_MAX_FILE_BYTES,
-            )
-        except WorkshopError as exc:
-            yield folder, None, exc.problems
+    """Yield (folder, draft or None, problems or None) for each folder, reading blobs in one batch."""
+    for folder, files in reader.folder_files(commit, folders).items():
+        plan = workshop_plan(
+            folder=folder,
+            files=files,
+            max_notebook_bytes=settings.CATALOG_MAX_NOTEBOOK_BYTES,
+            max_file_bytes=settings.CATALOG_MAX_FILE_BYTES,
+        )
+        if plan is None:
+            yield folder, None, None
+        elif plan.problems:
+            yield folder, None, plan.problems
         else:
-            yield folder, draft, None
+            yield folder, workshop_render(plan, base_url=f"/workshops/{slugs[folder]}/"), None
 
 
-def catalog_sync(
-    *,
-    source: str | None = None,
-    branch: str | None = None,
-    commit: str | None = None,
-    trigger: str = "manual",
-    force: bool = False,
-) -> SyncRun:
-    """Bring the catalog to the state of the content repository at branch (or commit)."""
-    source = source or settings.CATALOG_SOURCE
-    branch = branch or settings.CATALOG_BRANCH
-    previous = (
-        SyncRun.objects.filter(status__in=[SyncRun.Status.OK, SyncRun.Status.PARTIAL])
-        .order_by("-started_at")
-        .values_list("commit_sha", flat=True)
-        .first()
-    )
-    run = SyncRun.objects.create(source=source, branch=branch, trigger=trigger, previous_sha=previous or "")
-    reader = git_reader(source=source)
-    try:
-        sha = reader.fetch(branch=branch, commit=commit)
-        when = reader.commit_info(sha).date
-        folders = reader.folders(sha)
-    except GitError as exc:
-        run.status, run.error, run.finished_at = SyncRun.Status.ERROR, str(exc), timezone.now()
-        run.save()
-        log.warning("catalog sync failed: %s", exc)
-        return run
-    run.commit_sha = sha
+def push_commit_resolve(*, reader: GitReader, head: str, commit: str) -> str:
+    """Return the commit a push sync should read: the pushed one, or the branch head if newer.
 
+    Deliveries can be handled out of order; syncing an older push after a newer one (or
+    after a force-push) would roll the catalog back. The branch head is the truth unless it
+    lags behind the pushed commit (a mirror not caught up yet), when the push wins.
+    """
+    if head == commit or not reader.has_commit(commit):
+        return commit  # not fetched with the branch: commit_ensure asks for it by id
+    return commit if reader.is_ancestor(head, commit) else head
+
+
+def _commit_to_read(reader: GitReader, *, branch: str, commit: str | None, pushed: bool) -> str:
+    """Fetch the branch (one git fetch) and return the commit to read: its head, or commit."""
+    head = reader.fetch(branch=branch)
+    if not commit:
+        return head
+    if pushed:
+        commit = push_commit_resolve(reader=reader, head=head, commit=commit)
+    return reader.commit_ensure(commit)
+
+
+@dataclass
+class _Plan:
+    """What a sync has to do, decided before any folder is read."""
+
+    slugs: dict[str, str]  # folder -> slug (kept for known workshops, fresh for new folders)
+    to_parse: list[str]  # folders to read and build, sorted
+    gone: list[Workshop]  # workshops whose folder no longer exists
+    report: SyncReport  # unchanged and still-failing workshops already filled in
+
+
+def _plan(existing: dict[str, Workshop], folders: dict[str, str], *, force: bool) -> _Plan:
+    """Decide slugs, which folders to parse, and which workshops are unchanged or still broken."""
     report = SyncReport()
-    existing = {w.folder: w for w in Workshop.objects.all()}
     taken = {w.slug for w in existing.values()}
     slugs = {f: existing[f].slug if f in existing else _slug_for(f, taken) for f in folders}
-    to_parse = [f for f, tree in folders.items() if _needs_parse(existing.get(f), tree, force=force)]
+    to_parse = sorted(f for f, tree in folders.items() if _needs_parse(existing.get(f), tree, force=force))
     for folder, ws in existing.items():
         if folder in folders and folder not in to_parse:
             if ws.error and ws.error_tree_sha == folders[folder]:
                 report.failed[ws.slug] = ws.error  # still broken: nothing new to try
             else:
                 report.unchanged.append(ws.slug)
+    gone = [w for f, w in existing.items() if f not in folders]
+    return _Plan(slugs=slugs, to_parse=to_parse, gone=gone, report=report)
 
+
+def _apply(
+    reader: GitReader,
+    plan: _Plan,
+    *,
+    existing: dict[str, Workshop],
+    folders: dict[str, str],
+    sha: str,
+    when: datetime,
+) -> None:
+    """Build and store each folder to parse (one transaction each), then drop removed workshops."""
+    report = plan.report
     touched: list[int] = []
-    for folder, draft, problems in _build(reader, sha, sorted(to_parse), slugs):
+    for folder, draft, problems in _build(reader, sha, plan.to_parse, plan.slugs):
         workshop = existing.get(folder)
         with transaction.atomic():
             if draft is None and problems is None:
@@ -189,7 +205,7 @@ def catalog_sync(
                     workshop.delete()
                 continue
             if workshop is None:
-                workshop = Workshop(folder=folder, slug=slugs[folder])
+                workshop = Workshop(folder=folder, slug=plan.slugs[folder])
             if problems is not None:
                 workshop.error = "\n".join(problems)
                 workshop.error_tree_sha, workshop.error_commit_sha = folders[folder], sha
@@ -206,12 +222,14 @@ def catalog_sync(
             if draft.warnings:
                 report.warnings[workshop.slug] = draft.warnings
 
-    gone = [w for f, w in existing.items() if f not in folders]
-    for workshop in gone:
+    for workshop in plan.gone:
         report.removed.append(workshop.slug)
-    Workshop.objects.filter(pk__in=[w.pk for w in gone]).delete()
+    Workshop.objects.filter(pk__in=[w.pk for w in plan.gone]).delete()
     _refresh_search_vectors(touched)
 
+
+def _finish(run: SyncRun, report: SyncReport) -> SyncRun:
+    """Record the report and the counts on the run, and close it."""
     run.added, run.updated, run.removed = len(report.added), len(report.updated), len(report.removed)
     run.unchanged, run.failed = len(report.unchanged), len(report.failed)
     run.report = report.as_dict()
@@ -219,3 +237,42 @@ def catalog_sync(
     run.finished_at = timezone.now()
     run.save()
     return run
+
+
+def catalog_sync(
+    *,
+    source: str | None = None,
+    branch: str | None = None,
+    commit: str | None = None,
+    trigger: str = "manual",
+    force: bool = False,
+) -> SyncRun:
+    """Bring the catalog to the state of the content repository at branch (or commit).
+
+    With trigger "push", commit is the pushed one and gives way to a newer branch head
+    (push_commit_resolve); otherwise a given commit is read as it is.
+    """
+    source = source or settings.CATALOG_SOURCE
+    branch = branch or settings.CATALOG_BRANCH
+    previous = (
+        SyncRun.objects.filter(status__in=[SyncRun.Status.OK, SyncRun.Status.PARTIAL])
+        .order_by("-started_at")
+        .values_list("commit_sha", flat=True)
+        .first()
+    )
+    run = SyncRun.objects.create(source=source, branch=branch, trigger=trigger, previous_sha=previous or "")
+    reader = git_reader(source=source)
+    try:
+        sha = _commit_to_read(reader, branch=branch, commit=commit, pushed=trigger == "push")
+        when = reader.commit_info(sha).date
+        folders = {name: tree for name, tree in reader.folders(sha).items() if is_workshop_folder(name)}
+    except GitError as exc:
+        run.status, run.error, run.finished_at = SyncRun.Status.ERROR, str(exc), timezone.now()
+        run.save()
+        log.warning("catalog sync failed: %s", exc)
+        return run
+    run.commit_sha = sha
+    existing = {w.folder: w for w in Workshop.objects.all()}
+    plan = _plan(existing, folders, force=force)
+    _apply(reader, plan, existing=existing, folders=folders, sha=sha, when=when)
+    return _finish(run, plan.report)

@@ -11,9 +11,9 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from catalog.github_deliveries import webhook_receive
+from catalog.github_events import signature_verify
 from catalog.models import ValidationRun
-from catalog.services.webhooks import webhook_receive
-from catalog.webhooks import signature_verify
 
 
 def _read_body(request: HttpRequest, limit: int) -> bytes | None:

@@ -7,7 +7,7 @@ import json
 import nbformat
 import pytest
 
-from catalog.checks_content import (
+from catalog.lint import (
     ERROR,
     WARNING,
     Limits,
@@ -135,6 +135,15 @@ def test_builder_problems_are_reported_too():
     }
     [finding] = _check(files)
     assert finding.check == "metadata" and "9-Missing.ipynb" in finding.message
+
+
+def test_builder_problems_are_reported_beside_other_errors():
+    files = {
+        "0-Intro.ipynb": notebook_bytes("Intro"),
+        "1-Broken.ipynb": b"{not json",
+        "workshop.yml": workshop_yml(order=["9-Missing.ipynb"]),
+    }
+    assert _by_check(_check(files)) == {("metadata", ERROR), ("nbformat", ERROR)}
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.utils import timezone
 
-from catalog.links import source_links
 from catalog.models import Notebook, Workshop
 from catalog.share import share_snippets
+from catalog.source_links import source_links
 
 
 def test_snippets_point_at_launch_anchor_and_badge():

@@ -1,1 +1,0 @@
-"""Catalog services: the functions that write."""
