@@ -9,6 +9,8 @@ export PORTAL_IGNORE_DOTENV=1
 # The suite must leave the checkout as it found it (screenshots go to test-results/).
 tree_before=$(git status --porcelain 2>/dev/null || true)
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/lint-imports --no-cache
 .venv/bin/python -m pytest "$@"
 # SQLite must keep working for the embedded default: the catalog tests again on SQLite.
 if [ $# -eq 0 ]; then
