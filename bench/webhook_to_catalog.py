@@ -57,9 +57,7 @@ def build_repo(root: Path) -> ContentRepo:
     """Make a content repository with WORKSHOPS workshops."""
     repo = ContentRepo(root / "content")
     for i in range(WORKSHOPS):
-        repo.add_workshop(
-            f"ws-{i:03d}", notebooks=2, meta={"title": f"Workshop {i:03d}", "tags": ["bench"]}
-        )
+        repo.add_workshop(f"ws-{i:03d}", notebooks=2, meta={"title": f"Workshop {i:03d}", "tags": ["bench"]})
     repo.commit("200 workshops")
     return repo
 
@@ -97,9 +95,7 @@ def main() -> None:
     try:
         subprocess.run([py, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
         started = time.perf_counter()
-        subprocess.run(
-            [py, "manage.py", "sync_catalog"], cwd=ROOT, env=env, check=True, capture_output=True
-        )
+        subprocess.run([py, "manage.py", "sync_catalog"], cwd=ROOT, env=env, check=True, capture_output=True)
         initial = time.perf_counter() - started
         started = time.perf_counter()
         subprocess.run(
@@ -214,9 +210,7 @@ def main() -> None:
             )
         median = statistics.median(durations)
         speedup = baseline / median
-        print(
-            f"workshops={WORKSHOPS} repetitions={REPETITIONS} speedup_vs_full_resync={speedup:.1f}"
-        )
+        print(f"workshops={WORKSHOPS} repetitions={REPETITIONS} speedup_vs_full_resync={speedup:.1f}")
         p95, ack_ms = percentile(durations, 95), statistics.median(acks)
         print(f"median_s={median:.3f} p95_s={p95:.3f} ack_ms={ack_ms:.1f}")
     finally:

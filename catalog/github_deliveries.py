@@ -45,9 +45,7 @@ def webhook_receive(*, delivery_id: str, event: str, payload: Any) -> WebhookOut
     )
     try:
         with transaction.atomic():
-            WebhookDelivery.objects.create(
-                delivery_id=delivery_id, event=event[:50], action=action.kind
-            )
+            WebhookDelivery.objects.create(delivery_id=delivery_id, event=event[:50], action=action.kind)
             if action.kind == "sync":
                 commit = action.args["commit"]
                 transaction.on_commit(lambda: _enqueue_sync(commit))
@@ -63,17 +61,13 @@ def webhook_receive(*, delivery_id: str, event: str, payload: Any) -> WebhookOut
                 )
                 transaction.on_commit(lambda: _enqueue_validation(run.pk))
     except IntegrityError:
-        return WebhookOutcome(
-            200, {"delivery": delivery_id, "duplicate": True, "detail": "already handled"}
-        )
+        return WebhookOutcome(200, {"delivery": delivery_id, "duplicate": True, "detail": "already handled"})
     log.info("webhook %s %s: %s (%s)", event, delivery_id, action.kind, action.reason)
     if action.kind == "ping":
         return WebhookOutcome(200, {"delivery": delivery_id, "pong": True})
     if action.kind == "ignore":
         return WebhookOutcome(202, {"delivery": delivery_id, "ignored": action.reason})
-    return WebhookOutcome(
-        202, {"delivery": delivery_id, "queued": action.kind, "detail": action.reason}
-    )
+    return WebhookOutcome(202, {"delivery": delivery_id, "queued": action.kind, "detail": action.reason})
 
 
 def webhook_deliveries_prune(*, now: datetime, keep_days: int | None = None) -> int:

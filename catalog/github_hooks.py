@@ -26,9 +26,7 @@ def webhook_url() -> str:
     return settings.PORTAL_URL + reverse("github:webhook")
 
 
-def github_webhook_install(
-    *, url: str | None = None, secret: str | None = None, force: bool = False
-) -> HookResult:
+def github_webhook_install(*, url: str | None = None, secret: str | None = None, force: bool = False) -> HookResult:
     """Create the webhook, or update the one already pointing at url; change nothing if current."""
     url = url or webhook_url()
     secret = secret if secret is not None else settings.GITHUB_WEBHOOK_SECRET

@@ -82,9 +82,7 @@ def pull_request_validate(*, run_id: int) -> str:
             limits=validation_limits(),
         )
         report["removed"] = [
-            f
-            for f in run.folders
-            if f not in {w["folder"] for w in report["workshops"]} and f not in report["skipped"]
+            f for f in run.folders if f not in {w["folder"] for w in report["workshops"]} and f not in report["skipped"]
         ]
         run.report = report
         run.state, run.description = report_state(report)

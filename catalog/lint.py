@@ -98,8 +98,7 @@ def metadata_check(*, plan: WorkshopPlan) -> list[Finding]:
         return []
     text = plan.files[name].decode("utf-8", errors="replace")
     return [
-        Finding(ERROR, "metadata", f"{plan.folder}/{name}", f"{name}: {p}", _yaml_line(text, p))
-        for p in error.problems
+        Finding(ERROR, "metadata", f"{plan.folder}/{name}", f"{name}: {p}", _yaml_line(text, p)) for p in error.problems
     ]
 
 
@@ -137,15 +136,12 @@ def notebook_check(*, folder: str, path: str, problem: str) -> Finding:
     return Finding(ERROR, check, f"{folder}/{path}", problem, line)
 
 
-def outputs_check(
-    *, folder: str, path: str, parsed: ParsedNotebook, raw_text: str, severity: str
-) -> list[Finding]:
+def outputs_check(*, folder: str, path: str, parsed: ParsedNotebook, raw_text: str, severity: str) -> list[Finding]:
     """Report code cells committed with outputs or execution counts."""
     with_outputs = [
         i
         for i, cell in enumerate(parsed.node.get("cells", []), start=1)
-        if cell.get("cell_type") == "code"
-        and (cell.get("outputs") or cell.get("execution_count") is not None)
+        if cell.get("cell_type") == "code" and (cell.get("outputs") or cell.get("execution_count") is not None)
     ]
     if not with_outputs:
         return []
@@ -163,9 +159,7 @@ def outputs_check(
     ]
 
 
-def kernel_check(
-    *, folder: str, path: str, kernel: str, limits: Limits, line: int | None = None
-) -> list[Finding]:
+def kernel_check(*, folder: str, path: str, kernel: str, limits: Limits, line: int | None = None) -> list[Finding]:
     """Check that the hub offers the kernel a notebook (or the metadata) asks for."""
     where = f"{folder}/{path}"
     if not kernel:
@@ -186,8 +180,7 @@ def kernel_check(
                 WARNING,
                 "kernel",
                 where,
-                f"{path}: kernel '{kernel}' is not offered by the hub "
-                "(documented for running locally)",
+                f"{path}: kernel '{kernel}' is not offered by the hub (documented for running locally)",
                 line,
             )
         ]
@@ -222,9 +215,7 @@ _SECRET_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("AWS access key id", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
     (
         "AWS secret access key",
-        re.compile(
-            r"(?i)aws_?secret_?(?:access_?)?key\W{0,3}\s*[:=]\s*\W?[\"']?(?P<value>[A-Za-z0-9/+=]{40})\b"
-        ),
+        re.compile(r"(?i)aws_?secret_?(?:access_?)?key\W{0,3}\s*[:=]\s*\W?[\"']?(?P<value>[A-Za-z0-9/+=]{40})\b"),
     ),
     ("private key", re.compile(r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY(?: BLOCK)?-----")),
     ("Slack token", re.compile(r"\bxox[abprs]-[0-9A-Za-z-]{10,}")),
@@ -294,8 +285,7 @@ def secrets_check(*, folder: str, files: dict[str, bytes]) -> list[Finding]:
                     ERROR,
                     "secrets",
                     f"{folder}/{path}",
-                    f"{path}: possible secret committed ({kind}); "
-                    "read it from the environment or a prompt instead",
+                    f"{path}: possible secret committed ({kind}); read it from the environment or a prompt instead",
                     line,
                 )
             )
@@ -305,9 +295,7 @@ def secrets_check(*, folder: str, files: dict[str, bytes]) -> list[Finding]:
 # --- links ------------------------------------------------------------------------------
 
 
-_HTML_SRC = re.compile(
-    r"""<(?:img|a|source)\b[^>]*?\b(?:src|href)\s*=\s*["']([^"']+)["']""", re.IGNORECASE
-)
+_HTML_SRC = re.compile(r"""<(?:img|a|source)\b[^>]*?\b(?:src|href)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
 
 
 def markdown_targets(text: str) -> list[str]:
@@ -365,8 +353,7 @@ def links_check(
                         WARNING,
                         "links",
                         f"{folder}/{path}",
-                        f"{path}: link '{url}' leaves the "
-                        "workshop folder; the catalog preview cannot show it",
+                        f"{path}: link '{url}' leaves the workshop folder; the catalog preview cannot show it",
                         line,
                     )
                 )
@@ -411,9 +398,7 @@ def workshop_lint(*, plan: WorkshopPlan, repo_paths: frozenset[str], limits: Lim
     for path, content in sorted(files.items()):
         if path.lower().endswith(".md"):
             text = content.decode("utf-8", errors="replace")
-            findings += links_check(
-                folder=folder, path=path, markdown=[text], raw_text=text, repo_paths=repo_paths
-            )
+            findings += links_check(folder=folder, path=path, markdown=[text], raw_text=text, repo_paths=repo_paths)
         elif not path.endswith(".ipynb") and len(content) > limits.max_file_bytes:
             findings.append(
                 Finding(

@@ -41,9 +41,7 @@ class ShareSnippets:
     notebooks: list[NotebookLinks]
 
 
-def share_snippets(
-    *, portal_url: str, slug: str, title: str, notebooks: list[tuple[str, str]]
-) -> ShareSnippets:
+def share_snippets(*, portal_url: str, slug: str, title: str, notebooks: list[tuple[str, str]]) -> ShareSnippets:
     """Build launch badges (Markdown, HTML, reStructuredText) and per-notebook deep links."""
     base = portal_url.rstrip("/")
     workshop_url = f"{base}/workshops/{quote(slug)}/"

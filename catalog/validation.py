@@ -27,9 +27,7 @@ class Snapshot:
 
 def validation_limits() -> Limits:
     """Return the check limits from settings."""
-    outputs = (
-        settings.VALIDATION_OUTPUTS if settings.VALIDATION_OUTPUTS in (ERROR, WARNING) else WARNING
-    )
+    outputs = settings.VALIDATION_OUTPUTS if settings.VALIDATION_OUTPUTS in (ERROR, WARNING) else WARNING
     return Limits(
         max_notebook_bytes=settings.CATALOG_MAX_NOTEBOOK_BYTES,
         max_file_bytes=settings.CATALOG_MAX_FILE_BYTES,
@@ -39,9 +37,7 @@ def validation_limits() -> Limits:
     )
 
 
-def snapshot_from_git(
-    *, reader: GitReader, commit: str, folders: Iterable[str] | None = None
-) -> Snapshot:
+def snapshot_from_git(*, reader: GitReader, commit: str, folders: Iterable[str] | None = None) -> Snapshot:
     """Read the given folders (default: every workshop folder) of commit from a fetched cache."""
     present = [name for name in reader.folders(commit) if is_workshop_folder(name)]
     wanted = sorted(present if folders is None else [f for f in folders if f in present])
@@ -62,9 +58,7 @@ def snapshot_from_directory(*, root: Path, folders: Iterable[str] | None = None)
             top, _, inner = rel.partition("/")
             if inner and is_workshop_folder(top) and (wanted is None or top in wanted):
                 grouped.setdefault(top, {})[inner] = Path(dirpath, name).read_bytes()
-    return Snapshot(
-        commit="", folders=dict(sorted(grouped.items())), repo_paths=frozenset(repo_paths)
-    )
+    return Snapshot(commit="", folders=dict(sorted(grouped.items())), repo_paths=frozenset(repo_paths))
 
 
 def workshops_validate(*, snapshot: Snapshot, limits: Limits) -> dict[str, Any]:
@@ -136,9 +130,7 @@ def report_state(report: dict[str, Any]) -> tuple[str, str]:
     return ValidationRun.State.SUCCESS, f"{summary['workshops']} workshop(s) valid{warned}"
 
 
-def source_validate(
-    *, source: str, ref: str | None = None, folders: Iterable[str] | None = None
-) -> dict[str, Any]:
+def source_validate(*, source: str, ref: str | None = None, folders: Iterable[str] | None = None) -> dict[str, Any]:
     """Validate a working tree on disk, or a git source at ref (default: the catalog branch)."""
     path = Path(source)
     if path.is_dir() and ref is None and not (path / "HEAD").is_file():

@@ -18,9 +18,7 @@ class PortalLogoutHandler(LogoutHandler):
 class DevAuthenticator(DummyAuthenticator):
     """Accept any username: for a laptop or a test run, never for a hub others can reach."""
 
-    logout_redirect_url = Unicode("", help="Where to go after logging out (the portal).").tag(
-        config=True
-    )
+    logout_redirect_url = Unicode("", help="Where to go after logging out (the portal).").tag(config=True)
 
     def get_handlers(self, app) -> list:
         """Add the logout handler that returns to the portal."""

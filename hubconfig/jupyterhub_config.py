@@ -52,9 +52,7 @@ if hs.use_github:
     c.GitHubOAuthenticator.allowed_users = set(hs.github_allowed_users)
     c.GitHubOAuthenticator.allow_all = hs.github_allow_all
     # read:org lets the organisation check see private memberships too.
-    c.GitHubOAuthenticator.scope = (
-        ["read:user", "read:org"] if hs.github_allowed_orgs else ["read:user"]
-    )
+    c.GitHubOAuthenticator.scope = ["read:user", "read:org"] if hs.github_allowed_orgs else ["read:user"]
     # People already clicked "Sign in with GitHub" on the portal: no second button on the hub.
     c.Authenticator.auto_login = True
     c.GitHubOAuthenticator.logout_redirect_url = hs.portal_url + "/"
@@ -101,9 +99,7 @@ if hs.spawner == "simple":
     # Runs servers as the hub's own user: development and tests only (see hubconfig/README.md).
     c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
     c.SimpleLocalProcessSpawner.home_dir_template = str(hs.data_dir / "home" / "{username}")
-    c.Spawner.cmd = [
-        singleuser if Path(singleuser).exists() else shutil.which("jupyterhub-singleuser")
-    ]
+    c.Spawner.cmd = [singleuser if Path(singleuser).exists() else shutil.which("jupyterhub-singleuser")]
     if os.geteuid() == 0:
         c.Spawner.args = ["--allow-root"]  # Jupyter refuses root without it
     # A server with an open JupyterLab tab ignores SIGINT and SIGTERM while its websockets stay

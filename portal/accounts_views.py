@@ -12,9 +12,7 @@ from portal import auth
 
 def _problem(request: HttpRequest, *, title: str, message: str, status: int) -> HttpResponse:
     """Show a sign-in problem in words, with a way to try again."""
-    return render(
-        request, "portal/signin_problem.html", {"title": title, "message": message}, status=status
-    )
+    return render(request, "portal/signin_problem.html", {"title": title, "message": message}, status=status)
 
 
 @require_GET
@@ -23,9 +21,7 @@ def signin(request: HttpRequest) -> HttpResponse:
     try:
         start = auth.signin_start(next_url=request.GET.get("next"))
     except auth.HubUnreachable as error:
-        return _problem(
-            request, title="The notebook hub is unavailable", message=str(error), status=503
-        )
+        return _problem(request, title="The notebook hub is unavailable", message=str(error), status=503)
     auth.pending_remember(session=request.session, start=start)
     return redirect(start.authorize_url)
 
@@ -51,9 +47,7 @@ def callback(request: HttpRequest) -> HttpResponse:
     try:
         user = auth.signin_finish(code=request.GET["code"], code_verifier=pending["verifier"])
     except auth.HubUnreachable as error:
-        return _problem(
-            request, title="The notebook hub is unavailable", message=str(error), status=503
-        )
+        return _problem(request, title="The notebook hub is unavailable", message=str(error), status=503)
     except auth.SignInError as error:
         return _problem(request, title="Sign-in failed", message=str(error), status=403)
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")

@@ -136,9 +136,7 @@ def _waiting_ticket(r: redis.Redis, *, user: str, workshop: str) -> Ticket:
     return Ticket(
         status=WAIT,
         position=position,
-        estimate_seconds=wait_estimate(
-            position=position, capacity=settings.HUB_CAPACITY, lifetime=lifetime_observed()
-        ),
+        estimate_seconds=wait_estimate(position=position, capacity=settings.HUB_CAPACITY, lifetime=lifetime_observed()),
         workshop=workshop,
     )
 

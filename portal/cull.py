@@ -74,9 +74,7 @@ def backoff_until(*, now: datetime) -> datetime | None:
         last = last or run
     if not failures or last is None:
         return None
-    delay = backoff_seconds(
-        failures=failures, interval=settings.CULL_INTERVAL, cap=settings.CULL_BACKOFF_MAX
-    )
+    delay = backoff_seconds(failures=failures, interval=settings.CULL_INTERVAL, cap=settings.CULL_BACKOFF_MAX)
     until = last.started_at + timedelta(seconds=delay)  # started_at: the injected clock
     return until if until > now else None
 
@@ -103,10 +101,7 @@ def _servers_read(*, hub: HubClient, state: str) -> list[ServerFacts]:
         (e.user, e.server_started): e.seconds
         for e in ServerExtension.objects.filter(user__in={s.user for s in servers})
     }
-    return [
-        ServerFacts(**{**s.__dict__, "extra_age": extensions.get((s.user, s.started), 0)})
-        for s in servers
-    ]
+    return [ServerFacts(**{**s.__dict__, "extra_age": extensions.get((s.user, s.started), 0)}) for s in servers]
 
 
 def _busy_ask(*, hub: HubClient, facts: ServerFacts) -> bool:
@@ -230,9 +225,7 @@ def _pass(*, hub: HubClient, now: datetime, dry_run: bool, run: CullRun | None) 
             report.admitted = []
     report.outcome = CullRun.Outcome.PARTIAL if failed else CullRun.Outcome.OK
     report.hub_requests = hub.requests
-    CapacitySample.objects.create(
-        at=now, capacity=capacity, running=running, starting=starting, waiting=waiting
-    )
+    CapacitySample.objects.create(at=now, capacity=capacity, running=running, starting=starting, waiting=waiting)
     if run is not None:
         run.admitted = len(report.admitted)
     return report

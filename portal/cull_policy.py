@@ -194,4 +194,3 @@ def stop_forecast(*, facts: ServerFacts, now: datetime, policy: CullPolicy) -> t
         return None
     seconds, reason = min(limits)
     return max(seconds, 0.0), reason
-

@@ -27,9 +27,7 @@ def lab_urlpath_build(*, target_dir: str, folder: str, notebook: str) -> str:
     return "lab/tree/" + "/".join(quote(part, safe="") for part in parts)
 
 
-def launch_url_build(
-    *, hub_url: str, repo: str, branch: str, target_dir: str, folder: str, notebook: str
-) -> str:
+def launch_url_build(*, hub_url: str, repo: str, branch: str, target_dir: str, folder: str, notebook: str) -> str:
     """Return the hub link that pulls the content repository and opens the workshop's notebook."""
     query = urlencode(
         {

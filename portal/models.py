@@ -9,13 +9,9 @@ from django.db import models
 class Launch(models.Model):
     """A learner launched a workshop: nbgitpuller put it in their server's home."""
 
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, related_name="launches", on_delete=models.CASCADE
-    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, related_name="launches", on_delete=models.CASCADE)
     # The folder survives the workshop's removal from the catalog: the files stay in the home.
-    workshop = models.ForeignKey(
-        "catalog.Workshop", null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    workshop = models.ForeignKey("catalog.Workshop", null=True, on_delete=models.SET_NULL, related_name="+")
     folder = models.CharField(max_length=255)
     title = models.CharField(max_length=200)
     at = models.DateTimeField(auto_now_add=True)
@@ -115,9 +111,7 @@ class ServerExtension(models.Model):
     at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["user", "server_started"], name="extension_once_per_server")
-        ]
+        constraints = [models.UniqueConstraint(fields=["user", "server_started"], name="extension_once_per_server")]
 
     def __str__(self) -> str:
         return f"{self.user} +{self.seconds}s"
@@ -138,9 +132,7 @@ class ServerLife(models.Model):
 
     class Meta:
         ordering = ["-started"]
-        constraints = [
-            models.UniqueConstraint(fields=["user", "server", "started"], name="server_life_once")
-        ]
+        constraints = [models.UniqueConstraint(fields=["user", "server", "started"], name="server_life_once")]
 
     def __str__(self) -> str:
         return f"{self.user}/{self.server} from {self.started:%Y-%m-%d %H:%M}"

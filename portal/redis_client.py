@@ -13,7 +13,5 @@ def redis_client() -> redis.Redis:
     launch up (the waiting list degrades instead), nor a worker waiting for a lock."""
     url = settings.REDIS_URL
     if url not in _clients:  # one connection pool per URL (tests point REDIS_URL elsewhere)
-        _clients[url] = redis.Redis.from_url(
-            url, socket_timeout=1.0, socket_connect_timeout=0.5, decode_responses=True
-        )
+        _clients[url] = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=0.5, decode_responses=True)
     return _clients[url]

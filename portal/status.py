@@ -75,7 +75,5 @@ def status_read(*, now: datetime) -> dict[str, Any]:
 
 def capacity_chart(*, now: datetime) -> str:
     """Return the 24 h chart of running servers against capacity (inline SVG)."""
-    samples = CapacitySample.objects.filter(at__gte=now - timedelta(hours=24)).values_list(
-        "at", "running", "capacity"
-    )
+    samples = CapacitySample.objects.filter(at__gte=now - timedelta(hours=24)).values_list("at", "running", "capacity")
     return capacity_chart_svg(samples=list(samples), now=now)

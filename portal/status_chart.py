@@ -9,9 +9,7 @@ from html import escape
 WIDTH, HEIGHT, PAD = 600, 160, 24
 
 
-def capacity_chart_svg(
-    *, samples: Sequence[tuple[datetime, int, int]], now: datetime, hours: int = 24
-) -> str:
+def capacity_chart_svg(*, samples: Sequence[tuple[datetime, int, int]], now: datetime, hours: int = 24) -> str:
     """Return an SVG of (at, running, capacity) samples over the last hours, oldest left."""
     start = now - timedelta(hours=hours)
     points = sorted(s for s in samples if s[0] >= start)

@@ -143,9 +143,7 @@ class FakeGitHub:
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length) if length else b""
         self.calls.append((h.command, path))
-        response = Response(
-            404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
-        )
+        response = Response(404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"})
         for method, pattern, handler in self.routes:
             match = pattern.fullmatch(path)
             if match and method == h.command:
@@ -202,9 +200,7 @@ class FakeGitHub:
             return Response(200, {"error": "bad_verification_code"})
         token = "gho_" + secrets.token_hex(16)
         self.tokens[token] = login
-        return Response(
-            200, {"access_token": token, "token_type": "bearer", "scope": "read:org,read:user"}
-        )
+        return Response(200, {"access_token": token, "token_type": "bearer", "scope": "read:org,read:user"})
 
     # --- REST ---------------------------------------------------------------------------------
     def _user(self, request: Request) -> Response:
@@ -212,9 +208,7 @@ class FakeGitHub:
         if login is None:
             return Response(401, {"message": "Requires authentication"})
         u = self.users[login]
-        return Response(
-            200, {"login": u.login, "id": u.id, "name": u.name, "email": u.email, "type": "User"}
-        )
+        return Response(200, {"login": u.login, "id": u.id, "name": u.name, "email": u.email, "type": "User"})
 
     def _user_orgs(self, request: Request) -> Response:
         login = self.login_for(request)
@@ -227,8 +221,4 @@ class FakeGitHub:
         if self.login_for(request) is None:
             return Response(401, {"message": "Requires authentication"})
         org, login = request.match["org"], request.match["login"]
-        return (
-            Response(204)
-            if login in self.org_members.get(org, set())
-            else Response(404, {"message": "Not Found"})
-        )
+        return Response(204) if login in self.org_members.get(org, set()) else Response(404, {"message": "Not Found"})

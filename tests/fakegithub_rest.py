@@ -76,9 +76,7 @@ class FakeGitHub:
         self.repos[full_name.lower()] = repo
         return repo
 
-    def pull_add(
-        self, full_name: str, number: int, *, head_sha: str, files: list[str], base: str = "main"
-    ) -> None:
+    def pull_add(self, full_name: str, number: int, *, head_sha: str, files: list[str], base: str = "main") -> None:
         repo = self.repos[full_name.lower()]
         repo.pulls[number] = {"number": number, "head_sha": head_sha, "base": base}
         repo.files[number] = [
@@ -195,8 +193,7 @@ class FakeGitHub:
                             "message": "You have exceeded a secondary rate limit. "
                             "Please wait a few "
                             "minutes before you try again.",
-                            "documentation_url": "https://docs.github.com/rest/overview/"
-                            "rate-limits-for-the-rest-api",
+                            "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
                         },
                         {"Retry-After": "1"},
                     )

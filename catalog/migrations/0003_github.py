@@ -4,46 +4,57 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('catalog', '0002_search_gin_index'),
+        ("catalog", "0002_search_gin_index"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='WebhookDelivery',
+            name="WebhookDelivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('delivery_id', models.CharField(max_length=100, unique=True)),
-                ('event', models.CharField(max_length=50)),
-                ('action', models.CharField(blank=True, help_text='What the portal did with it.', max_length=50)),
-                ('received_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("delivery_id", models.CharField(max_length=100, unique=True)),
+                ("event", models.CharField(max_length=50)),
+                ("action", models.CharField(blank=True, help_text="What the portal did with it.", max_length=50)),
+                ("received_at", models.DateTimeField(auto_now_add=True, db_index=True)),
             ],
             options={
-                'ordering': ['-received_at'],
+                "ordering": ["-received_at"],
             },
         ),
         migrations.CreateModel(
-            name='ValidationRun',
+            name="ValidationRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('repository', models.CharField(help_text='owner/name on GitHub, or a git URL.', max_length=200)),
-                ('source', models.CharField(help_text='Where the commit is fetched from.', max_length=500)),
-                ('pull_number', models.PositiveIntegerField(blank=True, null=True)),
-                ('head_sha', models.CharField(max_length=64)),
-                ('base_ref', models.CharField(blank=True, max_length=200)),
-                ('title', models.CharField(blank=True, max_length=300)),
-                ('folders', models.JSONField(blank=True, default=list, help_text='Workshops the PR touches.')),
-                ('state', models.CharField(choices=[('pending', 'Pending'), ('success', 'Passed'), ('failure', 'Failed'), ('error', 'Could not run')], default='pending', max_length=20)),
-                ('description', models.CharField(blank=True, help_text='The status line.', max_length=140)),
-                ('report', models.JSONField(blank=True, default=dict)),
-                ('status_posted', models.CharField(blank=True, help_text='Last state sent to GitHub.', max_length=20)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("repository", models.CharField(help_text="owner/name on GitHub, or a git URL.", max_length=200)),
+                ("source", models.CharField(help_text="Where the commit is fetched from.", max_length=500)),
+                ("pull_number", models.PositiveIntegerField(blank=True, null=True)),
+                ("head_sha", models.CharField(max_length=64)),
+                ("base_ref", models.CharField(blank=True, max_length=200)),
+                ("title", models.CharField(blank=True, max_length=300)),
+                ("folders", models.JSONField(blank=True, default=list, help_text="Workshops the PR touches.")),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("success", "Passed"),
+                            ("failure", "Failed"),
+                            ("error", "Could not run"),
+                        ],
+                        default="pending",
+                        max_length=20,
+                    ),
+                ),
+                ("description", models.CharField(blank=True, help_text="The status line.", max_length=140)),
+                ("report", models.JSONField(blank=True, default=dict)),
+                ("status_posted", models.CharField(blank=True, help_text="Last state sent to GitHub.", max_length=20)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['-created_at'],
-                'indexes': [models.Index(fields=['repository', 'head_sha'], name='validation_head')],
+                "ordering": ["-created_at"],
+                "indexes": [models.Index(fields=["repository", "head_sha"], name="validation_head")],
             },
         ),
     ]

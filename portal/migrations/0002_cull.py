@@ -5,76 +5,120 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('portal', '0001_initial'),
+        ("portal", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CapacitySample',
+            name="CapacitySample",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(db_index=True)),
-                ('capacity', models.PositiveIntegerField()),
-                ('running', models.PositiveIntegerField()),
-                ('starting', models.PositiveIntegerField(default=0)),
-                ('waiting', models.PositiveIntegerField(default=0)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("at", models.DateTimeField(db_index=True)),
+                ("capacity", models.PositiveIntegerField()),
+                ("running", models.PositiveIntegerField()),
+                ("starting", models.PositiveIntegerField(default=0)),
+                ("waiting", models.PositiveIntegerField(default=0)),
             ],
             options={
-                'ordering': ['-at'],
+                "ordering": ["-at"],
             },
         ),
         migrations.CreateModel(
-            name='CullRun',
+            name="CullRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('started_at', models.DateTimeField(db_index=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('dry_run', models.BooleanField(default=False)),
-                ('outcome', models.CharField(choices=[('running', 'Running'), ('ok', 'OK'), ('partial', 'Some stops failed'), ('hub-down', 'Hub unavailable'), ('backoff', 'Skipped: backing off'), ('busy', 'Skipped: another run holds the lock')], default='running', max_length=20)),
-                ('running', models.PositiveIntegerField(default=0)),
-                ('starting', models.PositiveIntegerField(default=0)),
-                ('waiting', models.PositiveIntegerField(default=0)),
-                ('culled', models.PositiveIntegerField(default=0)),
-                ('admitted', models.PositiveIntegerField(default=0)),
-                ('hub_requests', models.PositiveIntegerField(default=0)),
-                ('error', models.TextField(blank=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("started_at", models.DateTimeField(db_index=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("dry_run", models.BooleanField(default=False)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("running", "Running"),
+                            ("ok", "OK"),
+                            ("partial", "Some stops failed"),
+                            ("hub-down", "Hub unavailable"),
+                            ("backoff", "Skipped: backing off"),
+                            ("busy", "Skipped: another run holds the lock"),
+                        ],
+                        default="running",
+                        max_length=20,
+                    ),
+                ),
+                ("running", models.PositiveIntegerField(default=0)),
+                ("starting", models.PositiveIntegerField(default=0)),
+                ("waiting", models.PositiveIntegerField(default=0)),
+                ("culled", models.PositiveIntegerField(default=0)),
+                ("admitted", models.PositiveIntegerField(default=0)),
+                ("hub_requests", models.PositiveIntegerField(default=0)),
+                ("error", models.TextField(blank=True)),
             ],
             options={
-                'ordering': ['-started_at'],
-                'get_latest_by': 'started_at',
+                "ordering": ["-started_at"],
+                "get_latest_by": "started_at",
             },
         ),
         migrations.CreateModel(
-            name='CullEvent',
+            name="CullEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('user', models.CharField(db_index=True, max_length=255)),
-                ('server', models.CharField(blank=True, help_text='Empty: the default server.', max_length=255)),
-                ('reason', models.CharField(choices=[('idle', 'Idle longer than the timeout'), ('max-age', 'Older than the maximum age'), ('pressure', 'Host full and learners waiting')], max_length=20)),
-                ('decided_at', models.DateTimeField(db_index=True)),
-                ('outcome', models.CharField(choices=[('stopped', 'Stopped'), ('stopping', 'Still stopping (202)'), ('gone', 'Already gone (404)'), ('failed', 'Failed')], max_length=20)),
-                ('idle_seconds', models.PositiveIntegerField(default=0)),
-                ('age_seconds', models.PositiveIntegerField(default=0, help_text='Server lifetime when culled.')),
-                ('detail', models.TextField(blank=True)),
-                ('run', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='events', to='portal.cullrun')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("user", models.CharField(db_index=True, max_length=255)),
+                ("server", models.CharField(blank=True, help_text="Empty: the default server.", max_length=255)),
+                (
+                    "reason",
+                    models.CharField(
+                        choices=[
+                            ("idle", "Idle longer than the timeout"),
+                            ("max-age", "Older than the maximum age"),
+                            ("pressure", "Host full and learners waiting"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("decided_at", models.DateTimeField(db_index=True)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("stopped", "Stopped"),
+                            ("stopping", "Still stopping (202)"),
+                            ("gone", "Already gone (404)"),
+                            ("failed", "Failed"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("idle_seconds", models.PositiveIntegerField(default=0)),
+                ("age_seconds", models.PositiveIntegerField(default=0, help_text="Server lifetime when culled.")),
+                ("detail", models.TextField(blank=True)),
+                (
+                    "run",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="events",
+                        to="portal.cullrun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-decided_at'],
+                "ordering": ["-decided_at"],
             },
         ),
         migrations.CreateModel(
-            name='ServerExtension',
+            name="ServerExtension",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('user', models.CharField(max_length=255)),
-                ('server_started', models.DateTimeField()),
-                ('seconds', models.PositiveIntegerField()),
-                ('at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("user", models.CharField(max_length=255)),
+                ("server_started", models.DateTimeField()),
+                ("seconds", models.PositiveIntegerField()),
+                ("at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('user', 'server_started'), name='extension_once_per_server')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("user", "server_started"), name="extension_once_per_server")
+                ],
             },
         ),
     ]

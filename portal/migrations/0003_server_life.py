@@ -4,25 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('portal', '0002_cull'),
+        ("portal", "0002_cull"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ServerLife',
+            name="ServerLife",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('user', models.CharField(max_length=255)),
-                ('server', models.CharField(blank=True, max_length=255)),
-                ('started', models.DateTimeField()),
-                ('last_seen', models.DateTimeField()),
-                ('ended', models.DateTimeField(blank=True, db_index=True, null=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("user", models.CharField(max_length=255)),
+                ("server", models.CharField(blank=True, max_length=255)),
+                ("started", models.DateTimeField()),
+                ("last_seen", models.DateTimeField()),
+                ("ended", models.DateTimeField(blank=True, db_index=True, null=True)),
             ],
             options={
-                'ordering': ['-started'],
-                'constraints': [models.UniqueConstraint(fields=('user', 'server', 'started'), name='server_life_once')],
+                "ordering": ["-started"],
+                "constraints": [models.UniqueConstraint(fields=("user", "server", "started"), name="server_life_once")],
             },
         ),
     ]

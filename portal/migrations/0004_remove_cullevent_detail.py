@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('portal', '0003_server_life'),
+        ("portal", "0003_server_life"),
     ]
 
     operations = [
         migrations.RemoveField(
-            model_name='cullevent',
-            name='detail',
+            model_name="cullevent",
+            name="detail",
         ),
     ]

@@ -4,15 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('portal', '0004_remove_cullevent_detail'),
+        ("portal", "0004_remove_cullevent_detail"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='cullrun',
-            name='outcome',
-            field=models.CharField(choices=[('running', 'Running'), ('ok', 'OK'), ('partial', 'Some stops failed'), ('hub-down', 'Hub unavailable'), ('failed', 'Hub refused (see the error)'), ('backoff', 'Skipped: backing off'), ('busy', 'Skipped: another run holds the lock')], default='running', max_length=20),
+            model_name="cullrun",
+            name="outcome",
+            field=models.CharField(
+                choices=[
+                    ("running", "Running"),
+                    ("ok", "OK"),
+                    ("partial", "Some stops failed"),
+                    ("hub-down", "Hub unavailable"),
+                    ("failed", "Hub refused (see the error)"),
+                    ("backoff", "Skipped: backing off"),
+                    ("busy", "Skipped: another run holds the lock"),
+                ],
+                default="running",
+                max_length=20,
+            ),
         ),
     ]

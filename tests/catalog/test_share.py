@@ -30,13 +30,9 @@ def test_snippets_point_at_launch_anchor_and_badge():
     )
     assert ":target: https://labs.example.org/workshops/redfish/#launch" in share.rst
     dive = share.notebooks[1]
-    assert (
-        dive.preview == "https://labs.example.org/workshops/redfish/notebooks/2%20Deep/Dive.ipynb"
-    )
+    assert dive.preview == "https://labs.example.org/workshops/redfish/notebooks/2%20Deep/Dive.ipynb"
     parts = urlsplit(dive.launch)
-    assert (
-        parse_qs(parts.query) == {"notebook": ["2 Deep/Dive.ipynb"]} and parts.fragment == "launch"
-    )
+    assert parse_qs(parts.query) == {"notebook": ["2 Deep/Dive.ipynb"]} and parts.fragment == "launch"
 
 
 def test_html_snippet_escapes_title():
@@ -58,9 +54,7 @@ def test_report_a_problem_is_a_prefilled_new_issue_link():
     query = parse_qs(parts.query)
     assert query["title"] == ["[redfish-basics] "] and query["labels"] == ["workshop"]
     assert "Workshop: Redfish basics" in query["body"][0] and "Commit: abc123" in query["body"][0]
-    assert (
-        links.edit == "https://github.com/hpe-dev/workshops/edit/main/redfish-basics/0-Intro.ipynb"
-    )
+    assert links.edit == "https://github.com/hpe-dev/workshops/edit/main/redfish-basics/0-Intro.ipynb"
     assert links.tree == "https://github.com/hpe-dev/workshops/tree/abc123/redfish-basics"
 
 
@@ -85,19 +79,11 @@ def test_workshop_page_offers_badges_deep_links_and_source_links(client, worksho
     html = client.get("/workshops/redfish-basics/").content.decode()
     assert 'id="share"' in html
     assert "[![Launch the Redfish basics workshop](https://labs.example.org/badge.svg)]" in html
-    assert (
-        'data-copy="share-md"' in html
-        and 'id="share-md"' in html
-        and 'data-copy="share-html"' in html
-    )
+    assert 'data-copy="share-md"' in html and 'id="share-md"' in html and 'data-copy="share-html"' in html
     assert "https://labs.example.org/workshops/redfish-basics/notebooks/1-Calls.ipynb" in html
-    assert (
-        "https://labs.example.org/workshops/redfish-basics/?notebook=1-Calls.ipynb#launch" in html
-    )
+    assert "https://labs.example.org/workshops/redfish-basics/?notebook=1-Calls.ipynb#launch" in html
     assert "https://github.com/hpe-dev/workshops/issues/new?title=%5Bredfish-basics%5D" in html
-    assert (
-        ">Report a problem<" in html and ">Suggest an edit<" in html and ">View on GitHub<" in html
-    )
+    assert ">Report a problem<" in html and ">Suggest an edit<" in html and ">View on GitHub<" in html
 
 
 def test_notebook_deep_link_resolves(client, workshop):
@@ -109,9 +95,4 @@ def test_badge_is_a_cacheable_svg(client, db):
     assert response.status_code == 200 and response["Content-Type"] == "image/svg+xml"
     assert "max-age" in response["Cache-Control"]
     body = response.content.decode()
-    assert (
-        body.startswith("<svg")
-        and "launch" in body
-        and "workshop" in body
-        and "<script" not in body
-    )
+    assert body.startswith("<svg") and "launch" in body and "workshop" in body and "<script" not in body

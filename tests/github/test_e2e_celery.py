@@ -81,14 +81,10 @@ def portal_settings(world, settings, tmp_path):
 
 def _deliver(world, event: str, payload: dict) -> httpx.Response:
     body = as_body(payload)
-    headers = {
-        k.removeprefix("HTTP_").replace("_", "-"): v for k, v in signed_headers(body, event).items()
-    }
+    headers = {k.removeprefix("HTTP_").replace("_", "-"): v for k, v in signed_headers(body, event).items()}
     headers["Content-Type"] = "application/json"
     started = time.perf_counter()
-    response = httpx.post(
-        f"{world['url']}/github/webhook", content=body, headers=headers, timeout=10
-    )
+    response = httpx.post(f"{world['url']}/github/webhook", content=body, headers=headers, timeout=10)
     response.elapsed_s = time.perf_counter() - started  # type: ignore[attr-defined]
     return response
 
@@ -114,11 +110,7 @@ def test_push_webhook_worker_sync_shows_change_on_page_and_api(world):
     assert response.status_code == 202 and response.json()["queued"] == "sync"
     assert response.elapsed_s < 0.5  # all work is queued: the answer is quick
 
-    data = _wait(
-        lambda: (
-            (d := _api(world, "redfish-basics")) and d["title"] == "Redfish basics, revised" and d
-        )
-    )
+    data = _wait(lambda: (d := _api(world, "redfish-basics")) and d["title"] == "Redfish basics, revised" and d)
     assert data["source"]["commit"] == sha
     assert len(data["notebooks"]) == 3
     page = httpx.get(f"{world['url']}/workshops/redfish-basics/", timeout=10).text

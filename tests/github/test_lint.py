@@ -184,11 +184,7 @@ def test_kernels_offered_documented_and_unknown():
     assert _check({"0-A.ipynb": _nb(kernel="python3")}) == []
     assert _by_check(_check({"0-A.ipynb": _nb(kernel="powershell")})) == {("kernel", WARNING)}
     [finding] = _check({"0-A.ipynb": _nb(kernel="julia-1.9")})
-    assert (
-        finding.severity == ERROR
-        and "julia-1.9" in finding.message
-        and "python3" in finding.message
-    )
+    assert finding.severity == ERROR and "julia-1.9" in finding.message and "python3" in finding.message
 
 
 def test_metadata_kernels_are_checked():
@@ -222,9 +218,7 @@ def test_markdown_targets_reads_links_images_and_html():
 
 
 def test_secrets_in_notebook_report_file_and_line():
-    code = nbformat.v4.new_code_cell(
-        'import redfish\nclient = redfish.login(password="HPinvent123")'
-    )
+    code = nbformat.v4.new_code_cell('import redfish\nclient = redfish.login(password="HPinvent123")')
     files = {"0-A.ipynb": _nb(nbformat.v4.new_markdown_cell("# A"), code)}
     [finding] = _check(files)
     assert finding.check == "secrets" and finding.file == "w/0-A.ipynb" and finding.line

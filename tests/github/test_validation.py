@@ -33,9 +33,7 @@ def _open_pull(repo: ContentRepo, fake, number: int, changed: list[str]) -> str:
 
 
 def _run(number: int, sha: str) -> ValidationRun:
-    return ValidationRun.objects.create(
-        repository=REPOSITORY, source="", pull_number=number, head_sha=sha
-    )
+    return ValidationRun.objects.create(repository=REPOSITORY, source="", pull_number=number, head_sha=sha)
 
 
 @pytest.fixture
@@ -189,9 +187,7 @@ def test_validate_command_reads_a_working_tree_and_a_ref(repo, capsys):
     repo.commit("break it on a branch", push=False)
     repo._git("push", "--quiet", "origin", "HEAD:refs/heads/broken")
     with pytest.raises(CommandError):
-        call_command(
-            "validate_workshops", repo.url, "--ref", "broken", "--folder", "redfish-basics"
-        )
+        call_command("validate_workshops", repo.url, "--ref", "broken", "--folder", "redfish-basics")
     assert "0-Part0.ipynb" in capsys.readouterr().out
 
 

@@ -47,16 +47,12 @@ def test_signature_rejects_missing_and_wrong_headers(header):
 
 def test_signature_rejects_other_body_and_empty_secret():
     assert not signature_verify(secret=SECRET, body=b"Hello, World?", header=VECTOR)
-    assert not signature_verify(
-        secret="", body=b"x", header=signature_compute(secret="", body=b"x")
-    )
+    assert not signature_verify(secret="", body=b"x", header=signature_compute(secret="", body=b"x"))
 
 
 @given(body=st.binary(max_size=512), secret=st.text(min_size=1, max_size=40))
 def test_signature_round_trips(body, secret):
-    assert signature_verify(
-        secret=secret, body=body, header=signature_compute(secret=secret, body=body)
-    )
+    assert signature_verify(secret=secret, body=body, header=signature_compute(secret=secret, body=body))
 
 
 def test_route_push_to_catalog_branch_syncs_the_after_commit():
@@ -79,12 +75,7 @@ def test_route_ignores_other_pushes(payload):
 
 def test_route_ignores_events_from_another_repository():
     payload = {**push_payload(SHA), "repository": {"full_name": "someone/else"}}
-    assert (
-        webhook_route(
-            event="push", payload=payload, branch="main", repository="hpe-dev/workshops"
-        ).kind
-        == "ignore"
-    )
+    assert webhook_route(event="push", payload=payload, branch="main", repository="hpe-dev/workshops").kind == "ignore"
 
 
 @pytest.mark.parametrize("action,kind", [("opened", "validate"), ("synchronize", "validate"),
@@ -96,7 +87,6 @@ def test_route_pull_request_actions(action, kind):
 
 
 # --- the view ---------------------------------------------------------------------------
-
 
 
 def _post(client, payload, event, **kw):
@@ -115,9 +105,7 @@ def test_missing_signature_is_403_and_nothing_queued(client, webhook_settings, q
 
 
 @pytest.mark.django_db
-def test_bad_signature_is_403_and_nothing_queued(
-    client, webhook_settings, queued, django_capture_on_commit_callbacks
-):
+def test_bad_signature_is_403_and_nothing_queued(client, webhook_settings, queued, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         response = _post(client, push_payload(SHA), "push", secret="not the secret")
     assert response.status_code == 403
@@ -151,9 +139,7 @@ def test_push_queues_sync_of_after_commit_on_commit(
 
 
 @pytest.mark.django_db
-def test_push_to_other_branch_is_ignored(
-    client, webhook_settings, queued, django_capture_on_commit_callbacks
-):
+def test_push_to_other_branch_is_ignored(client, webhook_settings, queued, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         response = _post(client, push_payload(SHA, ref="refs/heads/draft"), "push")
     assert response.status_code == 202 and "ignored" in response.json()
@@ -161,16 +147,10 @@ def test_push_to_other_branch_is_ignored(
 
 
 @pytest.mark.django_db
-def test_replayed_delivery_does_no_work_twice(
-    client, webhook_settings, queued, django_capture_on_commit_callbacks
-):
+def test_replayed_delivery_does_no_work_twice(client, webhook_settings, queued, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        first = _post(
-            client, push_payload(SHA), "push", delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958"
-        )
-        again = _post(
-            client, push_payload(SHA), "push", delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958"
-        )
+        first = _post(client, push_payload(SHA), "push", delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958")
+        again = _post(client, push_payload(SHA), "push", delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958")
     assert first.status_code == 202
     assert again.status_code == 200 and again.json()["duplicate"] is True
     assert len(queued) == 1
@@ -178,9 +158,7 @@ def test_replayed_delivery_does_no_work_twice(
 
 
 @pytest.mark.django_db
-def test_pull_request_opened_queues_validation(
-    client, webhook_settings, queued, django_capture_on_commit_callbacks
-):
+def test_pull_request_opened_queues_validation(client, webhook_settings, queued, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         response = _post(client, pull_request_payload(12, SHA), "pull_request")
     assert response.status_code == 202 and response.json()["queued"] == "validate"
@@ -190,9 +168,7 @@ def test_pull_request_opened_queues_validation(
 
 
 @pytest.mark.django_db
-def test_pull_request_closed_is_ignored(
-    client, webhook_settings, queued, django_capture_on_commit_callbacks
-):
+def test_pull_request_closed_is_ignored(client, webhook_settings, queued, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         response = _post(client, pull_request_payload(12, SHA, action="closed"), "pull_request")
     assert response.status_code == 202 and queued == [] and not ValidationRun.objects.exists()
@@ -201,9 +177,7 @@ def test_pull_request_closed_is_ignored(
 @pytest.mark.django_db
 @pytest.mark.parametrize("event", ["issues", "star", "workflow_run", "check_suite"])
 def test_unknown_events_are_202_ignored(client, webhook_settings, queued, event):
-    response = _post(
-        client, {"action": "created", "repository": {"full_name": "hpe-dev/workshops"}}, event
-    )
+    response = _post(client, {"action": "created", "repository": {"full_name": "hpe-dev/workshops"}}, event)
     assert response.status_code == 202 and "ignored" in response.json()
     assert queued == []
 
@@ -216,17 +190,13 @@ def test_malformed_json_is_400(client, webhook_settings, queued, body):
 
 
 @pytest.mark.django_db
-def test_form_encoded_delivery_is_read(
-    client, webhook_settings, queued, django_capture_on_commit_callbacks
-):
+def test_form_encoded_delivery_is_read(client, webhook_settings, queued, django_capture_on_commit_callbacks):
     from urllib.parse import urlencode
 
     body = urlencode({"payload": json.dumps(push_payload(SHA))}).encode()
     headers = signed_headers(body, "push")
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(
-            URL, data=body, content_type="application/x-www-form-urlencoded", **headers
-        )
+        response = client.post(URL, data=body, content_type="application/x-www-form-urlencoded", **headers)
     assert response.status_code == 202 and queued[0][1]["commit"] == SHA
 
 
@@ -235,9 +205,7 @@ def test_missing_event_or_delivery_header_is_400(client, webhook_settings, queue
     body = as_body({"zen": "x"})
     headers = signed_headers(body, "ping")
     del headers["HTTP_X_GITHUB_DELIVERY"]
-    assert (
-        client.post(URL, data=body, content_type="application/json", **headers).status_code == 400
-    )
+    assert client.post(URL, data=body, content_type="application/json", **headers).status_code == 400
 
 
 @pytest.mark.django_db

@@ -36,9 +36,7 @@ def _free_port() -> int:
 
 def pytest_collection_modifyitems(config, items) -> None:
     """Skip the hub tests, with the reason, when configurable-http-proxy is not installed."""
-    chp = os.environ.get("CONFIGURABLE_HTTP_PROXY") or str(
-        ROOT / "node_modules/.bin/configurable-http-proxy"
-    )
+    chp = os.environ.get("CONFIGURABLE_HTTP_PROXY") or str(ROOT / "node_modules/.bin/configurable-http-proxy")
     if Path(chp).exists():
         return
     skip = pytest.mark.skip(reason=f"configurable-http-proxy not found at {chp}: run npm install")
@@ -62,9 +60,7 @@ def fake_github() -> Iterator[FakeGitHub]:
 def hub_content(tmp_path_factory) -> ContentRepo:
     """Return the content repository the hub's learners pull from."""
     repo = ContentRepo(tmp_path_factory.mktemp("hub-content"))
-    repo.write(
-        f"{WORKSHOP}/0-Welcome.ipynb", notebook_bytes("Welcome to the API", "Setup", "First call")
-    )
+    repo.write(f"{WORKSHOP}/0-Welcome.ipynb", notebook_bytes("Welcome to the API", "Setup", "First call"))
     repo.write(f"{WORKSHOP}/1-Calls.ipynb", notebook_bytes("Calling the API", "GET", "POST"))
     repo.write(
         f"{WORKSHOP}/workshop.yml",
@@ -271,9 +267,7 @@ class Browserless:
         params = {k: query[k][0] for k in ("repo", "branch", "targetpath")}
         with self.http.stream("GET", api, params=params) as stream:
             events = [line for line in stream.iter_lines() if line.startswith("data:")]
-        assert any('"finished"' in e for e in events) and not any('"error"' in e for e in events), (
-            events
-        )
+        assert any('"finished"' in e for e in events) and not any('"error"' in e for e in events), events
         return f"{self.hub.url}/user/{user}/{query['urlpath'][0]}"
 
 

@@ -32,25 +32,17 @@ def test_octocat_signs_in_launches_and_lands_in_the_first_notebook(hub, workshop
     hub.stop_server("octocat")
 
 
-def test_relaunch_brings_upstream_fixes_and_keeps_the_learners_edits(
-    hub, workshop, person, hub_content
-):
+def test_relaunch_brings_upstream_fixes_and_keeps_the_learners_edits(hub, workshop, person, hub_content):
     person.sign_in()
     person.pull(person.launch(workshop.slug), "octocat")
     # The learner writes a note in the first notebook, through Jupyter's contents API as octocat.
     with hub.api() as api:
-        token = api.post(
-            "/users/octocat/tokens", json={"note": "test edit", "expires_in": 600}
-        ).json()["token"]
+        token = api.post("/users/octocat/tokens", json={"note": "test edit", "expires_in": 600}).json()["token"]
     contents = f"{hub.url}/user/octocat/api/contents/workshops/{WORKSHOP}/0-Welcome.ipynb"
     headers = {"Authorization": f"token {token}"}
     model = person.http.get(contents, headers=headers).json()
-    model["content"]["cells"][0]["source"] = (
-        "# Welcome to the API\n\nMY OWN NOTE: the token goes in a header."
-    )
-    saved = person.http.put(
-        contents, headers=headers, json={"type": "notebook", "content": model["content"]}
-    )
+    model["content"]["cells"][0]["source"] = "# Welcome to the API\n\nMY OWN NOTE: the token goes in a header."
+    saved = person.http.put(contents, headers=headers, json={"type": "notebook", "content": model["content"]})
     assert saved.status_code == 200, saved.text
 
     # A maintainer fixes another notebook and the last cell of the same notebook upstream.
@@ -59,25 +51,16 @@ def test_relaunch_brings_upstream_fixes_and_keeps_the_learners_edits(
     for cell, cell_id in zip(upstream["cells"], learner_ids, strict=True):
         cell["id"] = cell_id  # same cells, as in a real repository history
     upstream["cells"][-1]["source"] = "print('fixed by the maintainers')"
-    hub_content.write(
-        f"{WORKSHOP}/0-Welcome.ipynb", json.dumps(upstream, indent=1, sort_keys=True) + "\n"
-    )
-    hub_content.write(
-        f"{WORKSHOP}/1-Calls.ipynb", notebook_bytes("Calling the API, v2", "GET", "POST")
-    )
+    hub_content.write(f"{WORKSHOP}/0-Welcome.ipynb", json.dumps(upstream, indent=1, sort_keys=True) + "\n")
+    hub_content.write(f"{WORKSHOP}/1-Calls.ipynb", notebook_bytes("Calling the API, v2", "GET", "POST"))
     hub_content.commit("Fix the workshop")
 
     person.pull(person.launch(workshop.slug), "octocat")
     folder = hub.home("octocat") / "workshops" / WORKSHOP
     first = json.loads((folder / "0-Welcome.ipynb").read_text())
-    sources = [
-        "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-        for c in first["cells"]
-    ]
+    sources = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in first["cells"]]
     assert "MY OWN NOTE" in sources[0]  # the learner's edit is kept
-    assert (
-        "fixed by the maintainers" in sources[-1]
-    )  # the upstream fix to the same notebook arrived
+    assert "fixed by the maintainers" in sources[-1]  # the upstream fix to the same notebook arrived
     assert "Calling the API, v2" in (folder / "1-Calls.ipynb").read_text()  # and to the other one
     hub.stop_server("octocat")
 
@@ -96,9 +79,7 @@ def test_my_server_shows_the_server_and_stop_stops_it(hub, workshop, person):
     assert "Intro to the API" in page.text  # the workshops pulled are still listed
 
 
-def test_user_outside_the_organisation_is_refused_with_a_clear_page(
-    hub, workshop, person, fake_github
-):
+def test_user_outside_the_organisation_is_refused_with_a_clear_page(hub, workshop, person, fake_github):
     fake_github.approve_as = "mallory"
     page = person.sign_in(next_path=f"/workshops/{workshop.slug}/")
     assert page.status_code == 403
@@ -112,9 +93,7 @@ def test_sign_out_clears_the_portal_and_the_hub_sessions(hub, workshop, person):
     person.sign_in()
     assert person.http.get(f"{hub.url}/hub/api/user").status_code in (200, 403)
     assert person.http.get(f"{hub.url}/hub/home", follow_redirects=False).status_code == 200
-    done = person.http.post(
-        f"{hub.portal_url}/accounts/logout", data={"csrfmiddlewaretoken": person.csrf()}
-    )
+    done = person.http.post(f"{hub.portal_url}/accounts/logout", data={"csrfmiddlewaretoken": person.csrf()})
     assert str(done.url).startswith(hub.portal_url)
     assert ">octocat<" not in done.text and "Sign in with GitHub" in done.text
     hub_home = person.http.get(f"{hub.url}/hub/home", follow_redirects=False)

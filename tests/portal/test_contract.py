@@ -146,7 +146,9 @@ def test_the_hub_and_the_portal_read_the_same_contract(tmp_path):
     assert hub["limit"] == portal["capacity"] == 17
     [portal_service, culler_service] = hub["services"]
     assert portal_service["oauth_client_id"] == portal["client_id"] == contract.PORTAL_OAUTH_CLIENT_ID
-    assert portal_service["oauth_redirect_uri"] == portal["redirect"] == "https://workshops.example.com/accounts/callback"
+    assert (
+        portal_service["oauth_redirect_uri"] == portal["redirect"] == "https://workshops.example.com/accounts/callback"
+    )
     roles = {role["name"]: role for role in hub["roles"]}
     assert roles["portal"]["scopes"] == list(contract.PORTAL_SCOPES)
     assert roles["culler"]["scopes"] == list(contract.CULLER_SCOPES)

@@ -33,9 +33,7 @@ def test_link_has_the_documented_shape():
 
 
 def test_spaces_and_symbols_are_encoded_once_in_the_path_and_again_in_the_query():
-    path = lab_urlpath_build(
-        target_dir="workshops", folder="My Lab & more", notebook="1 #intro?.ipynb"
-    )
+    path = lab_urlpath_build(target_dir="workshops", folder="My Lab & more", notebook="1 #intro?.ipynb")
     assert path == "lab/tree/workshops/My%20Lab%20%26%20more/1%20%23intro%3F.ipynb"
 
 
@@ -46,9 +44,7 @@ def test_a_path_never_climbs_out_of_the_home():
 
 def test_local_paths_become_file_urls_and_urls_stay():
     assert puller_repo_url(configured="", source="/srv/content.git") == "file:///srv/content.git"
-    assert (
-        puller_repo_url(configured="", source="https://github.com/a/b") == "https://github.com/a/b"
-    )
+    assert puller_repo_url(configured="", source="https://github.com/a/b") == "https://github.com/a/b"
     assert puller_repo_url(configured="git://h/r", source="/srv/x") == "git://h/r"
 
 
@@ -59,9 +55,7 @@ def test_local_paths_become_file_urls_and_urls_stay():
     notebook=segment,
     target=segment,
 )
-def test_every_value_comes_back_exactly_from_its_own_parameter(
-    repo, branch, folder, notebook, target
-):
+def test_every_value_comes_back_exactly_from_its_own_parameter(repo, branch, folder, notebook, target):
     url = launch_url_build(
         hub_url="http://hub.example",
         repo=repo,
@@ -79,9 +73,5 @@ def test_every_value_comes_back_exactly_from_its_own_parameter(
     query = parse_qs(parts.query, keep_blank_values=True, strict_parsing=True)
     assert set(query) == {"repo", "branch", "targetpath", "urlpath"}
     assert all(len(v) == 1 for v in query.values())  # no smuggled second value
-    assert (
-        query["repo"] == [repo] and query["branch"] == [branch] and query["targetpath"] == [target]
-    )
-    assert query["urlpath"] == [
-        lab_urlpath_build(target_dir=target, folder=folder, notebook=notebook)
-    ]
+    assert query["repo"] == [repo] and query["branch"] == [branch] and query["targetpath"] == [target]
+    assert query["urlpath"] == [lab_urlpath_build(target_dir=target, folder=folder, notebook=notebook)]

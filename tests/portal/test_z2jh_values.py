@@ -32,15 +32,11 @@ def values() -> dict:
 
 def test_values_validate_against_the_chart_schema(values):
     if not (SCHEMAS / "z2jh-values.schema.yaml").is_file():
-        pytest.skip(
-            f"Zero to JupyterHub schema not in {SCHEMAS} (the shared schemas folder is absent)"
-        )
+        pytest.skip(f"Zero to JupyterHub schema not in {SCHEMAS} (the shared schemas folder is absent)")
     defaults = yaml.safe_load((SCHEMAS / "z2jh-values.defaults.yaml").read_text())
     schema = yaml.safe_load((SCHEMAS / "z2jh-values.schema.yaml").read_text())
     jsonschema.Draft7Validator.check_schema(schema)
-    errors = sorted(
-        jsonschema.Draft7Validator(schema).iter_errors(_merge(defaults, values)), key=str
-    )
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(_merge(defaults, values)), key=str)
     assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message}" for e in errors)
 
 

@@ -37,9 +37,7 @@ def text_format(report: dict[str, Any]) -> list[str]:
         verdict = "FAILED" if workshop["errors"] else "ok"
         lines.append(f"{workshop['folder']}: {verdict} ({workshop['errors']} error(s), "
                      f"{workshop['warnings']} warning(s))")  # fmt: skip
-        findings = workshop["findings"] + [
-            f for nb in workshop["notebooks"] for f in nb["findings"]
-        ]
+        findings = workshop["findings"] + [f for nb in workshop["notebooks"] for f in nb["findings"]]
         for f in findings:
             where = f"{f['file']}:{f['line']}" if f.get("line") else f["file"]
             lines.append(f"  {f['severity']:7} {where}: {f['message']}")
@@ -56,21 +54,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         """Declare PATH_OR_URL, --ref, --format and --folder."""
-        parser.add_argument(
-            "source", metavar="PATH_OR_URL", help="working tree, git repository or URL"
-        )
+        parser.add_argument("source", metavar="PATH_OR_URL", help="working tree, git repository or URL")
         parser.add_argument("--ref", help="branch, tag or commit to read (git sources)")
         parser.add_argument("--format", choices=["text", "json", "github"], default="text")
-        parser.add_argument(
-            "--folder", action="append", help="only this workshop folder (repeatable)"
-        )
+        parser.add_argument("--folder", action="append", help="only this workshop folder (repeatable)")
 
     def handle(self, *args, **options) -> None:
         """Validate, print the report, and fail when there are errors."""
         try:
-            report = source_validate(
-                source=options["source"], ref=options["ref"], folders=options["folder"]
-            )
+            report = source_validate(source=options["source"], ref=options["ref"], folders=options["folder"])
         except GitError as exc:
             raise CommandError(str(exc)) from None
         if options["format"] == "json":
@@ -82,6 +74,4 @@ class Command(BaseCommand):
         else:
             self.stdout.write("\n".join(text_format(report)))
         if report["summary"]["errors"]:
-            raise CommandError(
-                f"{report['summary']['errors']} error(s) in the workshops", returncode=1
-            )
+            raise CommandError(f"{report['summary']['errors']} error(s) in the workshops", returncode=1)
