@@ -1,4 +1,11 @@
-"""Fixtures shared by every test: real git content repositories and isolated caches."""
+"""Fixtures shared by every test: real git content repositories and isolated caches.
+
+The suites: `tests/catalog` and `tests/portal` (unit and database tests), `tests/github`
+(against the fake GitHub, a real HTTP server on 127.0.0.1), `tests/hub` (a real JupyterHub
+with configurable-http-proxy and real single-user servers; marker `hub`), `tests/browser`
+(Debian's Chromium through Playwright; marker `browser`). Marker `celery`: a real worker.
+Only GitHub is faked; nothing of the project is mocked.
+"""
 
 from __future__ import annotations
 
