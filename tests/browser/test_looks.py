@@ -4,6 +4,7 @@ the favicon, and pages that fit a phone. Screenshots of each (see tests/chromium
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from catalog.services.sync import catalog_sync
 from tests.chromium import screenshot
@@ -117,7 +118,7 @@ def test_share_box_lines_up_and_copies(new_page, live_server, sample_catalog) ->
     markdown = share.get_by_label("Markdown badge", exact=True)
     copy = share.locator("button[data-copy=share-md]")
     copy.click()
-    assert copy.inner_text() == "Copied"
+    expect(copy).to_have_text("Copied")  # then back to "Copy"
     assert page.evaluate("navigator.clipboard.readText()") == markdown.input_value()
     assert markdown.input_value().startswith("[![Launch the Redfish 101")
     share.scroll_into_view_if_needed()
