@@ -23,6 +23,11 @@ def test_visitor_finds_previews_and_downloads_a_workshop(page, live_server, samp
     cards = page.locator("article.card")
     total = cards.count()
     assert total >= 5
+    # Card pictures load lazily: every one on screen is shown before the picture is taken.
+    page.wait_for_function(
+        "[...document.images].filter(i => i.getBoundingClientRect().top < innerHeight)"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
     screenshot(page, "catalog")
 
     page.fill(".filters input[name=q]", "redfish")
