@@ -14,7 +14,8 @@ from catalog.notebooks import NotebookError, ParsedNotebook, notebook_parse, not
 from catalog.sanitize import markdown_render, relative_resolver
 
 # Bump when parsing or rendering changes, so the next sync re-renders every workshop.
-PARSER_VERSION = 1
+# 2: the git reader leaves out refused names and never-read oversized files.
+PARSER_VERSION = 2
 
 
 class WorkshopError(ValueError):
