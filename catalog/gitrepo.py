@@ -391,10 +391,9 @@ class GitReader:
             try:
                 path = raw.decode()
             except UnicodeDecodeError:
-                path = raw.decode(errors="replace")
-                folder = path.split("/", 1)[0]
-                if folder in listings:
-                    listings[folder].warnings.append(f"{path_shown(path)}: name is not UTF-8 text; skipped")
+                folder, _, inner = raw.decode(errors="replace").partition("/")
+                if folder in listings and kind == "blob":
+                    listings[folder].warnings.append(f"{path_shown(inner)}: skipped: the name is not UTF-8 text")
                 continue
             folder, _, inner = path.partition("/")
             listing = listings.get(folder)
@@ -407,11 +406,11 @@ class GitReader:
                 continue  # submodules: nothing to read
             parent = path.rpartition("/")[0]
             if reason := path_refusal(inner) or ("" if parent in trees or parent == folder else "a '/' in a name"):
-                listing.warnings.append(f"{path_shown(inner)}: {reason}, which git refuses to check out; skipped")
+                listing.warnings.append(f"{path_shown(inner)}: skipped: {reason}")
             elif path in seen:
-                listing.warnings.append(f"{path_shown(inner)}: listed twice in the tree; the second entry skipped")
+                listing.warnings.append(f"{path_shown(inner)}: skipped: a second entry with the same name")
             elif not size.isdigit():
-                listing.warnings.append(f"{path_shown(inner)}: object {obj} missing from the repository; skipped")
+                listing.warnings.append(f"{path_shown(inner)}: skipped: object {obj} missing from the repository")
             else:
                 seen.add(path)
                 listing.blobs.append(Blob(path, obj, int(size)))
@@ -471,7 +470,7 @@ class GitReader:
                 elif blob.sha in contents:
                     read.files[inner] = contents[blob.sha]
                 else:
-                    read.warnings.append(f"{path_shown(inner)}: {problems.get(blob.sha, 'unreadable')}; skipped")
+                    read.warnings.append(f"{path_shown(inner)}: skipped: {problems.get(blob.sha, 'unreadable')}")
             yield folder, read
 
     def paths(self, sha: str) -> list[str]:

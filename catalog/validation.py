@@ -73,7 +73,7 @@ def snapshot_from_directory(*, root: Path, folders: Iterable[str] | None = None)
             top, _, inner = rel.partition("/")
             if reason := path_refusal(rel):
                 if inner and is_workshop_folder(top):
-                    skipped.setdefault(top, []).append(f"{path_shown(inner)}: {reason}; skipped")
+                    skipped.setdefault(top, []).append(f"{path_shown(inner)}: skipped: {reason}")
                 continue
             repo_paths.add(rel)
             if not (inner and is_workshop_folder(top) and (wanted is None or top in wanted)):
@@ -84,7 +84,7 @@ def snapshot_from_directory(*, root: Path, folders: Iterable[str] | None = None)
             if path.is_symlink():
                 files[inner] = os.readlink(path).encode()
             elif not path.is_file():
-                skipped.setdefault(top, []).append(f"{path_shown(inner)}: not a regular file; skipped")
+                skipped.setdefault(top, []).append(f"{path_shown(inner)}: skipped: not a regular file")
             elif size > max_bytes:
                 oversized.setdefault(top, {})[inner] = size
             else:
