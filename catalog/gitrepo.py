@@ -45,6 +45,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # .git and the names Windows and macOS resolve to it (".git.", ".GIT ", "git~1").
 _GIT_DIR = re.compile(r"^(?:\.git[. ]*|git~\d+)$", re.IGNORECASE)
 _OBJECT_ID = re.compile(r"^[0-9a-f]{4,64}$")
+_USERINFO = re.compile(r"(?<=://)[^/@]+@")  # user:token@ in an https URL
 # What git says when a fetched ref cannot be stored next to the refs already in the cache.
 _REF_CONFLICT = ("cannot lock ref", "some local refs could not be updated", "unable to update local ref")
 
@@ -158,6 +159,8 @@ class GitReader:
         key = hashlib.sha256(source.encode()).hexdigest()[:16]
         self.path = Path(cache_root) / f"{key}.git"
         self.timeout = timeout
+        # The source as messages name it: a token in the URL never reaches a page or a log.
+        self.shown = _USERINFO.sub("***@", source)
 
     def _git(
         self,
@@ -204,7 +207,7 @@ class GitReader:
             lines = [ln.strip() for ln in err.decode(errors="replace").splitlines() if ln.strip()]
             # git's reason is its last "fatal:" or "error:" line; advice lines may follow it.
             marked = [ln for ln in lines if ln.startswith(("fatal: ", "error: "))]
-            reason = (marked or lines or [f"exit code {proc.returncode}"])[-1]
+            reason = _USERINFO.sub("***@", (marked or lines or [f"exit code {proc.returncode}"])[-1])
             raise GitError(f"git {args[0]} failed: {reason.removeprefix('fatal: ').removeprefix('error: ')}")
         return out
 
@@ -292,8 +295,8 @@ class GitReader:
             self._fetch_into(f"refs/heads/{branch}", ref, namespaces=(BRANCH_REFS, LEGACY_REFS))
         except GitError as exc:
             if "couldn't find remote ref" in str(exc):
-                raise GitError(f"branch '{branch}' not found in {self.source}") from None
-            raise GitError(f"cannot read {self.source}: {exc}") from None
+                raise GitError(f"branch '{branch}' not found in {self.shown}") from None
+            raise GitError(f"cannot read {self.shown}: {exc}") from None
         self._refs_prune(keep=ref, namespaces=(BRANCH_REFS, LEGACY_REFS))
         return self._git("rev-parse", ref).decode().strip()
 
@@ -304,7 +307,7 @@ class GitReader:
             # The pushed commit may be newer than the ref we fetched: ask for it by id.
             self._git("fetch", "--quiet", "--no-tags", "--end-of-options", self.source, commit)
         if not self.has_commit(commit):
-            raise GitError(f"commit {commit} not found in {self.source}")
+            raise GitError(f"commit {commit} not found in {self.shown}")
         return self._git("rev-parse", f"{commit}^{{commit}}").decode().strip()
 
     def fetch_ref(self, *, ref: str, commit: str | None = None) -> str:
@@ -322,7 +325,7 @@ class GitReader:
             self._fetch_into(ref, local, namespaces=(FETCH_REFS,))
         except GitError as exc:
             if not commit:
-                raise GitError(f"cannot fetch {ref} from {self.source}: {exc}") from None
+                raise GitError(f"cannot fetch {ref} from {self.shown}: {exc}") from None
         if commit:
             return self.commit_ensure(commit)
         sha = self._git("rev-parse", f"{local}^{{commit}}").decode().strip()

@@ -205,6 +205,20 @@ def test_interrupted_fetch_kills_git_and_its_helpers(tmp_path: Path) -> None:
     assert left == []
 
 
+@pytest.mark.django_db
+def test_a_token_in_the_source_url_never_reaches_the_error(settings) -> None:
+    """A sync from an unreachable https source with a token in its URL records the error without the token."""
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    settings.CATALOG_SOURCE = f"http://portal:s3cret-token@127.0.0.1:{port}/content.git"
+
+    run = catalog_sync()
+
+    assert run.status == SyncRun.Status.ERROR
+    assert run.error.startswith(f"cannot read http://***@127.0.0.1:{port}/content.git: git fetch failed:")
+    assert "s3cret" not in run.error
+
+
 def test_commit_ids_cannot_become_git_options(tmp_path: Path) -> None:
     """A 'commit' from a webhook payload that looks like an option is refused before git runs."""
     repo = HostileRepo(tmp_path / "content")
