@@ -210,6 +210,16 @@ def test_refused_entries_are_skipped_with_a_warning(hostile: SyncRun) -> None:
     )
 
 
+def test_validation_warns_about_refused_entries(hostile: SyncRun, settings) -> None:
+    """A pull request adding such entries gets one warning per entry, on the workshop, not an error."""
+    report = source_validate(source=settings.CATALOG_SOURCE, ref="main")
+
+    found = [f for f in report_findings(report) if f["check"] == "paths"]
+    assert sorted(f["message"] for f in found) == sorted(REFUSED_WARNINGS)
+    assert {(f["severity"], f["file"]) for f in found} == {("warning", "hostile")}
+    assert report["summary"]["errors"] == 0
+
+
 def test_refused_entries_reach_no_page_url_or_zip(client: Client, hostile: SyncRun) -> None:
     """Pages, file URLs, the API and the zip know nothing of the refused entries."""
     for url in ("/workshops/", "/workshops/hostile/", reverse("catalog:notebook", args=["hostile", QUOTED])):
