@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -13,7 +14,8 @@ from catalog.notebooks import NotebookError, ParsedNotebook, notebook_parse, not
 from catalog.sanitize import markdown_render, relative_resolver
 
 # Bump when parsing or rendering changes, so the next sync re-renders every workshop.
-PARSER_VERSION = 1
+# 2: the git reader leaves out refused names and never-read oversized files.
+PARSER_VERSION = 2
 
 
 class WorkshopError(ValueError):
@@ -120,6 +122,8 @@ class WorkshopPlan:
     layout_problems: list[str]  # no notebooks, an 'order' naming a missing notebook, a missing image
     stored: dict[str, bytes]  # the files to publish
     warnings: list[str] = field(default_factory=list)
+    oversized: dict[str, int] = field(default_factory=dict)  # path -> bytes: files too large to read
+    skipped: list[str] = field(default_factory=list)  # entries the reader left out (refused names)
 
     @property
     def problems(self) -> list[str]:
@@ -131,36 +135,61 @@ class WorkshopPlan:
 
 
 def workshop_plan(
-    *, folder: str, files: dict[str, bytes], max_notebook_bytes: int, max_file_bytes: int
+    *,
+    folder: str,
+    files: dict[str, bytes],
+    max_notebook_bytes: int,
+    max_file_bytes: int,
+    oversized: Mapping[str, int] | None = None,
+    skipped: Sequence[str] = (),
 ) -> WorkshopPlan | None:
-    """Read one workshop folder (metadata, notebook order, notebooks, files to store); None if no workshop."""
+    """Read one workshop folder (metadata, notebook order, notebooks, files to store); None if no workshop.
+
+    oversized: files the reader left unread for their size (path -> bytes): an oversized
+    notebook or metadata file fails the workshop, any other is left out with a warning.
+    skipped: the reader's warnings about entries it left out (names git refuses).
+    """
     files = workshop_files(files)
-    if not holds_workshop(files):
+    too_big = {p: n for p, n in (oversized or {}).items() if ".ipynb_checkpoints/" not in p}
+    present = {**files, **dict.fromkeys(too_big, b"")}  # every file, read or not
+    if not holds_workshop(present):
         return None
-    name = metadata_file(files)
+    name = metadata_file(present)
     info, metadata_error = WorkshopInfo(), None
-    if name is not None:
+    if name in too_big:
+        too_large = f"{too_big[name] / 1e6:.1f} MB is over the {max_file_bytes / 1e6:.1f} MB limit"
+        metadata_error = MetadataError(name, [too_large])
+    elif name is not None:
         try:
             info = metadata_load(filename=name, raw=files[name])
         except MetadataError as exc:
             metadata_error = exc
-    notebook_paths, layout_problems = _ordered([p for p in files if is_workshop_notebook(p)], info.order)
+    notebook_paths, layout_problems = _ordered([p for p in present if is_workshop_notebook(p)], info.order)
     if not notebook_paths:
         layout_problems = ["no notebooks (*.ipynb) at the top of the folder"]
-    elif info.image and not _is_url(info.image) and posixpath.normpath(info.image) not in files:
+    elif info.image and not _is_url(info.image) and posixpath.normpath(info.image) not in present:
         field_name = "workshopImg" if info.metadata_format == "wod.yml" else "image"
         layout_problems.append(f"{info.metadata_format}: field '{field_name}': file '{info.image}' not found")
 
     notebooks: dict[str, ParsedNotebook] = {}
     notebook_errors: dict[str, str] = {}
     for path in notebook_paths:
+        if path in too_big:  # same words as notebook_parse's size check
+            notebook_errors[path] = (
+                f"{path}: {too_big[path] / 1e6:.1f} MB is over the {max_notebook_bytes / 1e6:.1f} MB limit "
+                "(clear large outputs before committing)"
+            )
+            continue
         try:
             notebooks[path] = notebook_parse(files[path], name=path, max_bytes=max_notebook_bytes)
         except NotebookError as exc:
             notebook_errors[path] = str(exc)
 
     stored: dict[str, bytes] = {}
-    warnings: list[str] = []
+    warnings: list[str] = list(skipped)
+    for path, size in too_big.items():
+        if path != name and path not in notebook_paths:
+            warnings.append(f"{path}: {size / 1e6:.1f} MB, over the file limit; not published")
     for path, content in files.items():
         if len(content) > max_file_bytes and not path.endswith(".ipynb"):
             warnings.append(f"{path}: {len(content) / 1e6:.1f} MB, over the file limit; not published")
@@ -178,6 +207,8 @@ def workshop_plan(
         layout_problems=layout_problems,
         stored=stored,
         warnings=warnings,
+        oversized=too_big,
+        skipped=list(skipped),
     )
 
 

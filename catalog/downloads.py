@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import io
+import tempfile
 import zipfile
+from collections.abc import Iterator
+from typing import IO
 
+from catalog.gitrepo import path_refusal
 from catalog.models import Workshop
 
 
@@ -45,21 +48,45 @@ def local_readme(*, workshop: Workshop, notebook_paths: list[str], has_requireme
     return "\n".join(lines)
 
 
-def workshop_archive(*, workshop: Workshop) -> bytes:
-    """Return a zip of the workshop's published files, a requirements.txt and a local README."""
-    files = {f.path: bytes(f.content) for f in workshop.files.all()}
-    notebook_paths = list(workshop.notebooks.values_list("path", flat=True))
-    has_requirements = "requirements.txt" in files
+# A zip up to this size is built in memory; a larger one spills to a temporary file, so a
+# download costs at most this much memory (plus the few files read at once, each under
+# CATALOG_MAX_FILE_BYTES) however large the workshop is.
+ZIP_SPOOL_BYTES = 8 * 1024 * 1024
+
+
+def workshop_archive(*, workshop: Workshop) -> IO[bytes]:
+    """Return a zip of the workshop's published files, a requirements.txt and a local README.
+
+    The zip is a file positioned at its start (the caller closes it). Files are read from the
+    database four at a time; paths the portal refuses (gitrepo.path_refusal: '..', '.git',
+    backslashes, control characters), which older syncs may have stored, are left out, so
+    unpacking the zip can never write outside its folder.
+    """
+    paths = [p for p in workshop.files.values_list("path", flat=True) if not path_refusal(p)]
+    notebook_paths = [p for p in workshop.notebooks.values_list("path", flat=True) if not path_refusal(p)]
+    generated: dict[str, bytes] = {}
+    has_requirements = "requirements.txt" in paths
     if not has_requirements:
-        files["requirements.txt"] = b"jupyterlab\n"
+        generated["requirements.txt"] = b"jupyterlab\n"
     readme = local_readme(workshop=workshop, notebook_paths=notebook_paths, has_requirements=has_requirements)
-    readme_name = "README.md" if "README.md" not in files else "RUN-LOCALLY.md"
-    files[readme_name] = readme.encode()
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(files):
-            info = zipfile.ZipInfo(f"{workshop.slug}/{path}", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, files[path])
-    return buffer.getvalue()
+    generated["README.md" if "README.md" not in paths else "RUN-LOCALLY.md"] = readme.encode()
+
+    def entries() -> Iterator[tuple[str, bytes]]:
+        for item in workshop.files.order_by("path").only("path", "content").iterator(chunk_size=4):
+            if not path_refusal(item.path):
+                yield item.path, bytes(item.content)
+        yield from generated.items()
+
+    spool = tempfile.SpooledTemporaryFile(max_size=ZIP_SPOOL_BYTES)  # noqa: SIM115 - returned open
+    try:
+        with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for path, content in entries():
+                info = zipfile.ZipInfo(f"{workshop.slug}/{path}", date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                archive.writestr(info, content)
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    return spool

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -96,7 +96,7 @@ def metadata_check(*, plan: WorkshopPlan) -> list[Finding]:
     name, error = plan.metadata_name, plan.metadata_error
     if name is None or error is None:
         return []
-    text = plan.files[name].decode("utf-8", errors="replace")
+    text = plan.files.get(name, b"").decode("utf-8", errors="replace")  # absent when too large to read
     return [
         Finding(ERROR, "metadata", f"{plan.folder}/{name}", f"{name}: {p}", _yaml_line(text, p)) for p in error.problems
     ]
@@ -409,18 +409,39 @@ def workshop_lint(*, plan: WorkshopPlan, repo_paths: frozenset[str], limits: Lim
                     f"over the {limits.max_file_bytes / 1e6:.1f} MB file limit; not published",
                 )
             )
+    for path, size in sorted(plan.oversized.items()):  # never read: the size is the tree's
+        if path != plan.metadata_name and path not in plan.notebook_paths:
+            findings.append(
+                Finding(
+                    WARNING,
+                    "size",
+                    f"{folder}/{path}",
+                    f"{path}: {size / 1e6:.1f} MB is over the {limits.max_file_bytes / 1e6:.1f} MB file limit; "
+                    "not published",
+                )
+            )
+    findings += [Finding(WARNING, "paths", folder, warning) for warning in plan.skipped]
     findings += secrets_check(folder=folder, files=files)
     findings += layout_check(plan=plan)
     return findings
 
 
-def lint_plan(*, folder: str, files: dict[str, bytes], limits: Limits) -> WorkshopPlan | None:
+def lint_plan(
+    *,
+    folder: str,
+    files: dict[str, bytes],
+    limits: Limits,
+    oversized: Mapping[str, int] | None = None,
+    skipped: Sequence[str] = (),
+) -> WorkshopPlan | None:
     """Read a folder as the sync does, with the same limits; None when it holds no workshop."""
     return workshop_plan(
         folder=folder,
         files=files,
         max_notebook_bytes=limits.max_notebook_bytes,
         max_file_bytes=limits.max_file_bytes,
+        oversized=oversized,
+        skipped=skipped,
     )
 
 

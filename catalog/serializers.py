@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable
 from typing import Any
 
 from django.urls import reverse
 
+from catalog.gitrepo import path_refusal
 from catalog.models import Notebook, Workshop
 
 Absolute = Callable[[str], str]
 
 
 def image_url(workshop: Workshop) -> str:
-    """Return the URL of the workshop's card image ('' when it has none)."""
+    """Return the URL of the workshop's card image ('' when it has none or its path is refused)."""
     if not workshop.image:
         return ""
     if workshop.image.startswith(("http://", "https://")):
         return workshop.image
-    return reverse("catalog:file", args=[workshop.slug, workshop.image])
+    # The metadata's path, as the builder resolved it ("./img/../a.png" is "a.png"); a path
+    # the portal refuses (control characters, '..' out of the folder) would make no URL.
+    path = posixpath.normpath(workshop.image)
+    return "" if path_refusal(path) else reverse("catalog:file", args=[workshop.slug, path])
 
 
 def workshop_summary_json(workshop: Workshop, absolute: Absolute) -> dict[str, Any]:

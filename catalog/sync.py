@@ -120,13 +120,20 @@ def _refresh_search_vectors(ids: Iterable[int]) -> None:
 
 
 def _build(reader: GitReader, commit: str, folders: list[str], slugs: dict[str, str]):
-    """Yield (folder, draft or None, problems or None) for each folder, reading blobs in one batch."""
-    for folder, files in reader.folder_files(commit, folders).items():
+    """Yield (folder, draft or None, problems or None) for each folder, reading blobs in bounded batches."""
+    # A file over both limits is never read: its size comes from the tree (FolderRead.oversized).
+    max_bytes = max(settings.CATALOG_MAX_NOTEBOOK_BYTES, settings.CATALOG_MAX_FILE_BYTES)
+    for folder, read in reader.folder_files_read(commit=commit, folders=folders, max_bytes=max_bytes):
+        if read.error:
+            yield folder, None, [read.error]
+            continue
         plan = workshop_plan(
             folder=folder,
-            files=files,
+            files=read.files,
             max_notebook_bytes=settings.CATALOG_MAX_NOTEBOOK_BYTES,
             max_file_bytes=settings.CATALOG_MAX_FILE_BYTES,
+            oversized=read.oversized,
+            skipped=read.warnings,
         )
         if plan is None:
             yield folder, None, None

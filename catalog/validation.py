@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
 from catalog.builder import WorkshopPlan, is_workshop_folder
-from catalog.gitrepo import GitReader, git_reader
+from catalog.gitrepo import GitError, GitReader, git_reader, path_refusal, path_shown
 from catalog.lint import ERROR, WARNING, Finding, Limits, lint_plan, workshop_lint
 from catalog.models import ValidationRun
 
@@ -23,6 +23,8 @@ class Snapshot:
     commit: str
     folders: dict[str, dict[str, bytes]]
     repo_paths: frozenset[str]
+    oversized: dict[str, dict[str, int]] = field(default_factory=dict)  # folder -> path -> bytes, unread
+    skipped: dict[str, list[str]] = field(default_factory=dict)  # folder -> entries left out, why
 
 
 def validation_limits() -> Limits:
@@ -41,31 +43,73 @@ def snapshot_from_git(*, reader: GitReader, commit: str, folders: Iterable[str] 
     """Read the given folders (default: every workshop folder) of commit from a fetched cache."""
     present = [name for name in reader.folders(commit) if is_workshop_folder(name)]
     wanted = sorted(present if folders is None else [f for f in folders if f in present])
-    files = reader.folder_files(commit, wanted)
-    return Snapshot(commit=commit, folders=files, repo_paths=frozenset(reader.paths(commit)))
+    snapshot = Snapshot(commit=commit, folders={}, repo_paths=frozenset(reader.paths(commit)))
+    for folder, read in reader.folder_files_read(commit=commit, folders=wanted, max_bytes=_max_read_bytes()):
+        if read.error:
+            raise GitError(read.error)
+        snapshot.folders[folder] = read.files
+        snapshot.oversized[folder] = read.oversized
+        snapshot.skipped[folder] = read.warnings
+    return snapshot
+
+
+def _max_read_bytes() -> int:
+    """Return the size over which a file is never read (over every limit, so never published)."""
+    return max(settings.CATALOG_MAX_NOTEBOOK_BYTES, settings.CATALOG_MAX_FILE_BYTES)
 
 
 def snapshot_from_directory(*, root: Path, folders: Iterable[str] | None = None) -> Snapshot:
     """Read workshop folders from a working tree on disk (a CI checkout)."""
     repo_paths: set[str] = set()
     grouped: dict[str, dict[str, bytes]] = {}
+    oversized: dict[str, dict[str, int]] = {}
+    skipped: dict[str, list[str]] = {}
     wanted = set(folders) if folders is not None else None
+    max_bytes = _max_read_bytes()
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if d != ".git"]
         for name in filenames:
             rel = Path(dirpath, name).relative_to(root).as_posix()
-            repo_paths.add(rel)
             top, _, inner = rel.partition("/")
-            if inner and is_workshop_folder(top) and (wanted is None or top in wanted):
-                grouped.setdefault(top, {})[inner] = Path(dirpath, name).read_bytes()
-    return Snapshot(commit="", folders=dict(sorted(grouped.items())), repo_paths=frozenset(repo_paths))
+            if reason := path_refusal(rel):
+                if inner and is_workshop_folder(top):
+                    skipped.setdefault(top, []).append(f"{path_shown(inner)}: skipped: {reason}")
+                continue
+            repo_paths.add(rel)
+            if not (inner and is_workshop_folder(top) and (wanted is None or top in wanted)):
+                continue
+            # As git stores them: a symbolic link is its target, never followed; sizes before reading.
+            path, files = Path(dirpath, name), grouped.setdefault(top, {})
+            size = path.lstat().st_size
+            if path.is_symlink():
+                files[inner] = os.readlink(path).encode()
+            elif not path.is_file():
+                skipped.setdefault(top, []).append(f"{path_shown(inner)}: skipped: not a regular file")
+            elif size > max_bytes:
+                oversized.setdefault(top, {})[inner] = size
+            else:
+                with path.open("rb") as stream:
+                    files[inner] = stream.read(max_bytes + 1)  # bounded even if it grew since lstat
+    return Snapshot(
+        commit="",
+        folders=dict(sorted(grouped.items())),
+        repo_paths=frozenset(repo_paths),
+        oversized=oversized,
+        skipped=skipped,
+    )
 
 
 def workshops_validate(*, snapshot: Snapshot, limits: Limits) -> dict[str, Any]:
     """Check every folder of snapshot; return the report (per workshop, per notebook)."""
     workshops, skipped = [], []
     for folder, files in snapshot.folders.items():
-        plan = lint_plan(folder=folder, files=files, limits=limits)
+        plan = lint_plan(
+            folder=folder,
+            files=files,
+            limits=limits,
+            oversized=snapshot.oversized.get(folder),
+            skipped=snapshot.skipped.get(folder, ()),
+        )
         if plan is None:
             skipped.append(folder)
             continue

@@ -6,11 +6,13 @@ import mimetypes
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
 from catalog.downloads import workshop_archive
+from catalog.gitrepo import path_refusal
 from catalog.models import Notebook, Workshop, WorkshopFile
 from catalog.pagecache import public_page_cache
 from catalog.selectors import CatalogQuery, catalog_facets, workshop_search, workshop_visible_or_404
@@ -90,9 +92,20 @@ def notebook_preview(request: HttpRequest, slug: str, path: str) -> HttpResponse
 
 
 def _file(slug: str, path: str) -> WorkshopFile:
-    """Return a published file of a visible workshop or raise 404."""
+    """Return a published file of a visible workshop or raise 404 (never one with a refused path)."""
+    if path_refusal(path):  # '..', '.git', backslashes, control characters: never served
+        raise Http404("No such file in this workshop.")
     workshop = workshop_visible_or_404(slug=slug)
     return get_object_or_404(WorkshopFile, workshop=workshop, path=path)
+
+
+def _attachment(path: str) -> str:
+    """Return the Content-Disposition of a download named after path's last part.
+
+    Django's header builder quotes and escapes per RFC 6266 (filename*= for names that
+    a quoted string cannot carry), so quotes or non-ASCII in a file name stay one header.
+    """
+    return str(content_disposition_header(True, path.rsplit("/", 1)[-1]))
 
 
 @require_GET
@@ -102,7 +115,7 @@ def notebook_download(request: HttpRequest, slug: str, path: str) -> HttpRespons
         raise Http404("Only notebooks are downloaded one by one; take the zip for the rest.")
     item = _file(slug, path)
     response = HttpResponse(bytes(item.content), content_type="application/x-ipynb+json")
-    response["Content-Disposition"] = f'attachment; filename="{path.rsplit("/", 1)[-1]}"'
+    response["Content-Disposition"] = _attachment(path)
     return response
 
 
@@ -116,7 +129,7 @@ def workshop_file(request: HttpRequest, slug: str, path: str) -> HttpResponse:
     response["Content-Security-Policy"] = FILE_CSP
     response["Cache-Control"] = "public, max-age=300"
     if not inline:
-        response["Content-Disposition"] = f'attachment; filename="{path.rsplit("/", 1)[-1]}"'
+        response["Content-Disposition"] = _attachment(path)
     return response
 
 
@@ -124,6 +137,10 @@ def workshop_file(request: HttpRequest, slug: str, path: str) -> HttpResponse:
 def workshop_zip(request: HttpRequest, slug: str) -> HttpResponse:
     """Send the whole workshop as a zip, ready to run locally."""
     workshop = workshop_visible_or_404(slug=slug)
-    response = HttpResponse(workshop_archive(workshop=workshop), content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="{workshop.slug}.zip"'
-    return response
+    # Streamed from a spooled file: a large workshop is not held in memory per download.
+    return FileResponse(
+        workshop_archive(workshop=workshop),
+        as_attachment=True,
+        filename=f"{workshop.slug}.zip",
+        content_type="application/zip",
+    )

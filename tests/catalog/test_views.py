@@ -172,7 +172,7 @@ def test_workshop_zip(client: Client, catalog) -> None:
     """The zip holds notebooks, images, requirements and a README on running it locally."""
     response = client.get("/workshops/redfish-101/download.zip")
     assert response["Content-Type"] == "application/zip"
-    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    archive = zipfile.ZipFile(io.BytesIO(response.getvalue()))  # streamed: no .content
     names = set(archive.namelist())
     assert {
         "redfish-101/0-Part0.ipynb", "redfish-101/1-Part1.ipynb", "redfish-101/images/tree.png",
@@ -181,7 +181,7 @@ def test_workshop_zip(client: Client, catalog) -> None:
     readme = archive.read("redfish-101/README.md").decode()
     assert "pip install -r requirements.txt" in readme and "jupyter lab" in readme
     assert archive.read("redfish-101/requirements.txt") == b"redfish==3.2.5\n"
-    no_reqs = zipfile.ZipFile(io.BytesIO(client.get("/workshops/oneview-101/download.zip").content))
+    no_reqs = zipfile.ZipFile(io.BytesIO(client.get("/workshops/oneview-101/download.zip").getvalue()))
     assert no_reqs.read("oneview-101/requirements.txt") == b"jupyterlab\n"
 
 
