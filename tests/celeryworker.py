@@ -27,6 +27,19 @@ def routes_to(queue: str) -> dict:
 
 
 @contextmanager
+def routed_to(queue: str) -> Iterator[None]:
+    """Send this process's tasks to queue (and its capacity queue) while the block runs."""
+    from portal.celery import app
+
+    previous = app.conf.task_default_queue, app.conf.task_routes
+    app.conf.update(task_default_queue=queue, task_routes=routes_to(queue))  # update() resets the router
+    try:
+        yield
+    finally:
+        app.conf.update(task_default_queue=previous[0], task_routes=previous[1])
+
+
+@contextmanager
 def celery_worker(
     *, env: dict[str, str], log_path: Path, name: str = "test", queue: str | None = None, consume: str = "all"
 ) -> Iterator[subprocess.Popen]:
@@ -36,8 +49,6 @@ def celery_worker(
     queue for cull, admission and relays; consume says which this worker takes: "all",
     "default" or "capacity" (two workers given the same queue split the work as in production).
     """
-    from portal.celery import app
-
     queue = queue or f"{name}-{uuid.uuid4().hex[:8]}"
     consumed = {"all": [queue, capacity_queue(queue)], "default": [queue], "capacity": [capacity_queue(queue)]}
     log = open(log_path, "wb")  # noqa: SIM115 - closed below
@@ -49,17 +60,15 @@ def celery_worker(
          "--without-heartbeat", "--without-gossip", "--without-mingle"],
         cwd=ROOT, env={**os.environ, **worker_env}, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    previous = app.conf.task_default_queue, app.conf.task_routes
-    app.conf.update(task_default_queue=queue, task_routes=routes_to(queue))  # update() resets the router
     try:
         deadline = time.monotonic() + 60
         while b"ready." not in log_path.read_bytes():
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the Celery worker did not start:\n{log_path.read_text()}")
             time.sleep(0.2)
-        yield proc
+        with routed_to(queue):
+            yield proc
     finally:
-        app.conf.update(task_default_queue=previous[0], task_routes=previous[1])
         if proc.poll() is None:
             proc.terminate()
             try:

@@ -103,22 +103,18 @@ class BrokerQueue:
 
 @pytest.fixture
 def queued(settings) -> Iterator[BrokerQueue]:
-    """Send this test's Celery tasks to a queue of its own on the real broker, for reading back."""
+    """Send this test's Celery tasks (and its capacity tasks) to queues of its own on the real broker."""
     import uuid
 
-    from portal.celery import app
+    from tests.celeryworker import capacity_queue, routed_to
 
     if not settings.CELERY_BROKER_URL.startswith("redis"):
         pytest.fail(f"these tests need Redis as the Celery broker, not {settings.CELERY_BROKER_URL}")
-    from tests.celeryworker import capacity_queue, routes_to
-
     queue = BrokerQueue(f"test-queued-{uuid.uuid4().hex[:8]}", settings.CELERY_BROKER_URL)
-    previous = app.conf.task_default_queue, app.conf.task_routes
-    app.conf.update(task_default_queue=queue.name, task_routes=routes_to(queue.name))  # update() resets the router
     try:
-        yield queue
+        with routed_to(queue.name):
+            yield queue
     finally:
-        app.conf.update(task_default_queue=previous[0], task_routes=previous[1])
         queue.redis.delete(queue.name, capacity_queue(queue.name))
         queue.redis.close()
 

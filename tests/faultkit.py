@@ -171,3 +171,15 @@ def database_url() -> str:
 
     db = connection.settings_dict
     return f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@contextmanager
+def own_redis(root: Path, settings, *, args: list[str] | None = None) -> Iterator[RedisServer]:
+    """Run a Redis for one test (a killed worker leaves messages and locks behind, a restart
+    must not touch anyone else's), used by this process as broker and for locks meanwhile."""
+    server = RedisServer(root, args=args).start()
+    try:
+        with broker_at(server.url, settings):
+            yield server
+    finally:
+        server.stop()

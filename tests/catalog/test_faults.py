@@ -27,7 +27,7 @@ from catalog.tasks import catalog_sync_task
 from portal.locks import LockBusy, lock_held, singleton_lock
 from tests.celeryworker import celery_worker
 from tests.contentrepo import ContentRepo, workshop_yml
-from tests.faultkit import RedisServer, SlowGit, broker_at, database_url, free_port, wait_for, worker_env
+from tests.faultkit import RedisServer, SlowGit, database_url, free_port, own_redis, wait_for, worker_env
 
 LEASE = 2  # the workers' lock lease in these tests (seconds; production: 30)
 
@@ -174,14 +174,11 @@ def test_a_cull_pass_closes_passes_left_running(settings) -> None:
 
 @pytest.fixture
 def redis_of_our_own(tmp_path, settings):
-    """A Redis for this test alone (killed workers leave messages and locks behind), used as the
-    broker and for locks by this process and the workers."""
+    """A Redis for this test alone, the broker and lock store of this process and its workers."""
     if connection.vendor != "postgresql":
         pytest.skip("workers share the test database: needs PostgreSQL")
-    server = RedisServer(tmp_path / "redis").start()
-    with broker_at(server.url, settings):
+    with own_redis(tmp_path / "redis", settings) as server:
         yield server
-    server.stop()
 
 
 def _env(tmp_path, settings, server: RedisServer, **extra: str) -> dict[str, str]:
