@@ -16,6 +16,7 @@ import time
 import uuid
 from contextlib import suppress
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.db import connection, transaction
@@ -30,6 +31,7 @@ from tests.contentrepo import ContentRepo, workshop_yml
 from tests.faultkit import RedisServer, SlowGit, database_url, free_port, own_redis, wait_for, worker_env
 
 LEASE = 2  # the workers' lock lease in these tests (seconds; production: 30)
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 # --- locks ------------------------------------------------------------------------------
@@ -167,6 +169,33 @@ def test_a_cull_pass_closes_passes_left_running(settings) -> None:
     stale.refresh_from_db()
     assert (stale.outcome, stale.error) == (CullRun.Outcome.FAILED, CULL_ABANDONED)
     assert report.run.outcome == CullRun.Outcome.HUB_DOWN
+
+
+def test_cull_and_admission_have_their_own_queue_and_worker_in_every_deployment(settings) -> None:
+    """Routes send the capacity tasks to their queue; the Procfile and compose run a worker for it
+    beside the sync worker, which does not take it."""
+    import yaml
+
+    capacity, default = settings.CELERY_CAPACITY_QUEUE, settings.CELERY_TASK_DEFAULT_QUEUE
+    routes = settings.CELERY_TASK_ROUTES
+    assert capacity != default
+    assert routes["portal.tasks.servers_cull_task"] == {"queue": capacity}  # cull and admission
+    assert routes["catalog.tasks.outbox_relay_task"] == {"queue": capacity}
+    assert "catalog.tasks.catalog_sync_task" not in routes and "catalog.tasks.pull_request_validate_task" not in routes
+    procfile = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip())
+    assert "-Q ${CELERY_CAPACITY_QUEUE:-capacity} " in procfile["capacity"]
+    assert "-Q ${CELERY_TASK_DEFAULT_QUEUE:-celery} " in procfile["worker"]
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    for name, queue in (
+        ("capacity", "${CELERY_CAPACITY_QUEUE:-capacity}"),
+        ("worker", "${CELERY_TASK_DEFAULT_QUEUE:-celery}"),
+    ):
+        command = services[name]["command"]
+        assert command[:4] == ["celery", "-A", "portal", "worker"] and command[command.index("-Q") + 1] == queue
+    # Workers give back the memory of a large task, and every periodic task expires before its next run.
+    assert settings.CELERY_WORKER_MAX_MEMORY_PER_CHILD > 0 and settings.CELERY_WORKER_MAX_TASKS_PER_CHILD > 0
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        assert 0 < entry["options"]["expires"] < entry["schedule"]
 
 
 # --- real workers, killed ----------------------------------------------------------------
