@@ -8,11 +8,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 
 from catalog.github_events import webhook_route
 from catalog.models import ValidationRun, WebhookDelivery
-from catalog.tasks import catalog_sync_task, pull_request_validate_task
+from catalog.outbox import outbox_add
+from catalog.sync import sync_request
+from catalog.tasks import pull_request_validate_task
 
 log = logging.getLogger(__name__)
 
@@ -25,30 +27,27 @@ class WebhookOutcome:
     body: dict[str, Any]
 
 
-def _enqueue_sync(commit: str) -> None:
-    """Queue a sync of the pushed commit (called once the transaction commits)."""
-    catalog_sync_task.apply_async(kwargs={"commit": commit, "trigger": "push"})
-
-
-def _enqueue_validation(run_id: int) -> None:
-    """Queue the validation of a pull request (called once the transaction commits)."""
-    pull_request_validate_task.apply_async(kwargs={"run_id": run_id})
-
-
 def webhook_receive(*, delivery_id: str, event: str, payload: Any) -> WebhookOutcome:
-    """Record a verified delivery and queue its work; a delivery seen before does nothing."""
+    """Record a verified delivery and its work in one transaction; a delivery seen before does nothing.
+
+    The work is durable before the answer: a push is recorded as its branch's newest commit
+    (pushes coalesce: at most one sync waits) and queued through the outbox, which Celery
+    gets after the commit or, if Redis is down, from the periodic relay. With the database
+    down nothing is recorded and the answer is 503, so GitHub shows a failure and its
+    redelivery (same id) does the work.
+    """
     action = webhook_route(
         event=event,
         payload=payload,
         branch=settings.CATALOG_BRANCH,
         repository=settings.GITHUB_REPOSITORY,
     )
+    queued = True
     try:
         with transaction.atomic():
             WebhookDelivery.objects.create(delivery_id=delivery_id, event=event[:50], action=action.kind)
             if action.kind == "sync":
-                commit = action.args["commit"]
-                transaction.on_commit(lambda: _enqueue_sync(commit))
+                queued = sync_request(branch=settings.CATALOG_BRANCH, commit=action.args["commit"])
             elif action.kind == "validate":
                 args = action.args
                 run = ValidationRun.objects.create(
@@ -59,15 +58,23 @@ def webhook_receive(*, delivery_id: str, event: str, payload: Any) -> WebhookOut
                     base_ref=args["base_ref"],
                     title=args["title"],
                 )
-                transaction.on_commit(lambda: _enqueue_validation(run.pk))
+                outbox_add(task=pull_request_validate_task.name, kwargs={"run_id": run.pk})
     except IntegrityError:
         return WebhookOutcome(200, {"delivery": delivery_id, "duplicate": True, "detail": "already handled"})
+    except DatabaseError as error:
+        log.error("webhook %s %s not recorded (database): %s", event, delivery_id, error)
+        return WebhookOutcome(
+            503, {"delivery": delivery_id, "error": "the delivery could not be recorded; redeliver it later"}
+        )
     log.info("webhook %s %s: %s (%s)", event, delivery_id, action.kind, action.reason)
     if action.kind == "ping":
         return WebhookOutcome(200, {"delivery": delivery_id, "pong": True})
     if action.kind == "ignore":
         return WebhookOutcome(202, {"delivery": delivery_id, "ignored": action.reason})
-    return WebhookOutcome(202, {"delivery": delivery_id, "queued": action.kind, "detail": action.reason})
+    body = {"delivery": delivery_id, "queued": action.kind, "detail": action.reason}
+    if not queued:
+        body["coalesced"] = True  # the sync already waiting reads this commit
+    return WebhookOutcome(202, body)
 
 
 def webhook_deliveries_prune(*, now: datetime, keep_days: int | None = None) -> int:

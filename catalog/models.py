@@ -1,9 +1,10 @@
-"""Workshops, their notebooks and files, and sync runs."""
+"""Workshops, their notebooks and files, sync runs, and work accepted from outside (outbox, pushes)."""
 
 from __future__ import annotations
 
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
+from django.utils import timezone
 
 
 class Level(models.TextChoices):
@@ -127,6 +128,7 @@ class SyncRun(models.Model):
         OK = "ok", "OK"
         PARTIAL = "partial", "Some workshops failed"
         ERROR = "error", "Source unreadable"
+        FAILED = "failed", "Stopped before it finished"
 
     source = models.CharField(max_length=500)
     branch = models.CharField(max_length=200)
@@ -196,3 +198,46 @@ class ValidationRun(models.Model):
 
     def __str__(self) -> str:
         return f"validation {self.head_sha[:10]} {self.state}"
+
+
+class OutboxMessage(models.Model):
+    """A task accepted from outside, written in the same transaction as what asked for it.
+
+    Sent to Celery once that transaction commits, and again by the periodic relay until a send
+    succeeds (sent_at set): work a webhook answered 202 for survives a Redis outage.
+    """
+
+    task = models.CharField(max_length=200, help_text="Celery task name.")
+    kwargs = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="Sends tried, failed ones included.")
+    error = models.TextField(blank=True, help_text="Why the last send failed.")
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["created_at"], condition=models.Q(sent_at=None), name="outbox_unsent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task} {'sent' if self.sent_at else 'unsent'}"
+
+
+class SyncRequest(models.Model):
+    """The newest commit pushed to a branch and not yet synced, and whether a sync waits for it.
+
+    Pushes coalesce here: however many arrive, one sync waits (waiting_since) and reads the
+    newest commit when it starts; the commit is cleared only once a sync of it succeeds, so a
+    sync that dies leaves it for the next.
+    """
+
+    branch = models.CharField(max_length=200, unique=True)
+    commit = models.CharField(max_length=64, blank=True, help_text="Newest pushed commit not yet synced.")
+    pushed_at = models.DateTimeField(null=True, blank=True)
+    pushes = models.PositiveIntegerField(default=0, help_text="Pushes recorded (coalesced ones included).")
+    waiting_since = models.DateTimeField(null=True, blank=True, help_text="A queued sync has not started yet.")
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a sync last read the commit.")
+
+    def __str__(self) -> str:
+        return f"{self.branch} @ {self.commit[:10] or '-'}"

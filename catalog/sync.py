@@ -1,22 +1,45 @@
-"""Sync the catalog from the content repository: fetch, compare trees, re-parse what changed."""
+"""Sync the catalog from the content repository: fetch, compare trees, re-parse what changed.
+
+One sync runs at a time (a lock leased and renewed while it works). Pushes coalesce in a
+SyncRequest per branch: one sync waits and reads the newest pushed commit when it starts,
+and the commit stays recorded until a sync of it succeeds. catalog_recover closes runs whose
+worker died and queues a sync for a pushed commit that no queued sync will read.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 
 from catalog.builder import PARSER_VERSION, WorkshopDraft, is_workshop_folder, workshop_plan, workshop_render
 from catalog.gitrepo import GitError, GitReader, git_reader
-from catalog.models import Notebook, SyncRun, Workshop, WorkshopFile
+from catalog.models import Notebook, SyncRequest, SyncRun, Workshop, WorkshopFile
+from catalog.outbox import outbox_add
+from portal.locks import lock_held, singleton_lock
 
 log = logging.getLogger(__name__)
+
+SYNC_LOCK = "catalog-sync"
+# Named, not imported (catalog.tasks imports this module); a test checks the name is registered.
+SYNC_TASK = "catalog.tasks.catalog_sync_task"
+# The longest a sync may hold the lock: its task's hard time limit (catalog.tasks) and a margin.
+SYNC_LOCK_MAX = 660
+# A queued sync not started after this long, while no sync runs, is taken as lost: queued again.
+# Longer than a push sync spends retrying behind a running one (catalog.tasks).
+SYNC_WAIT_STALE = timedelta(minutes=15)
+RUN_ABANDONED = (
+    "The worker running this sync stopped before it finished (its lock lapsed, e.g. the process "
+    "was killed); the next sync starts over."
+)
 
 
 @dataclass
@@ -246,21 +269,88 @@ def _finish(run: SyncRun, report: SyncReport) -> SyncRun:
     return run
 
 
-def catalog_sync(
-    *,
-    source: str | None = None,
-    branch: str | None = None,
-    commit: str | None = None,
-    trigger: str = "manual",
-    force: bool = False,
-) -> SyncRun:
-    """Bring the catalog to the state of the content repository at branch (or commit).
+def _runs_abandon(runs: QuerySet[SyncRun], *, now: datetime) -> int:
+    """Mark runs still "running" as failed with RUN_ABANDONED; return how many."""
+    count = runs.filter(status=SyncRun.Status.RUNNING).update(
+        status=SyncRun.Status.FAILED, error=RUN_ABANDONED, finished_at=now
+    )
+    if count:
+        log.warning("catalog sync: %d run(s) left running by a worker that died, marked failed", count)
+    return count
 
-    With trigger "push", commit is the pushed one and gives way to a newer branch head
-    (push_commit_resolve); otherwise a given commit is read as it is.
+
+def _pending_claim(*, branch: str) -> str:
+    """Take the newest pushed commit of branch for this sync; "" if none is recorded.
+
+    The waiting mark is cleared: from now on a new push queues a new sync, which waits for
+    this one. The commit itself stays until this sync succeeds (_pending_settle).
     """
-    source = source or settings.CATALOG_SOURCE
-    branch = branch or settings.CATALOG_BRANCH
+    with transaction.atomic():
+        pending = SyncRequest.objects.select_for_update().filter(branch=branch).first()
+        if pending is None:
+            return ""
+        pending.waiting_since, pending.claimed_at = None, timezone.now()
+        pending.save(update_fields=["waiting_since", "claimed_at"])
+        return pending.commit
+
+
+def _pending_settle(*, branch: str, claimed: str, run: SyncRun) -> None:
+    """Forget the claimed commit once synced, unless a newer push replaced it meanwhile."""
+    if run.status in (SyncRun.Status.OK, SyncRun.Status.PARTIAL):
+        SyncRequest.objects.filter(branch=branch, commit=claimed).update(commit="")
+
+
+def sync_request(*, branch: str, commit: str) -> bool:
+    """Record commit as the newest pushed to branch; queue a sync unless one already waits.
+
+    Call it inside the transaction that records the delivery: the push and its sync (through
+    the outbox) commit together. Return True if a sync was queued, False if the waiting one will
+    read this commit when it starts.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        # The row may not exist yet; concurrent first pushes must not fail on the unique branch.
+        SyncRequest.objects.bulk_create([SyncRequest(branch=branch)], ignore_conflicts=True)
+        pending = SyncRequest.objects.select_for_update().get(branch=branch)
+        pending.commit, pending.pushed_at, pending.pushes = commit, now, pending.pushes + 1
+        queue = pending.waiting_since is None
+        if queue:
+            pending.waiting_since = now
+            outbox_add(task=SYNC_TASK, kwargs={"branch": branch, "trigger": "push"})
+        pending.save()
+    return queue
+
+
+def catalog_recover(*, now: datetime | None = None) -> dict[str, int]:
+    """Close runs left "running" by a dead worker; queue a sync for pushed commits none will read.
+
+    A run is stale when the sync lock is free: its worker would hold it (the lease lapses within
+    LOCK_LEASE_SECONDS of the worker's death). A pushed commit is orphaned when no sync waits for
+    it (its sync died, or failed to read the source) or the waiting one has not started within
+    SYNC_WAIT_STALE (its message was lost). Return {"reaped": runs closed, "queued": syncs queued}.
+    """
+    now = now or timezone.now()
+    # Listed before the lock is checked: a run started after the check is not among them.
+    running = list(SyncRun.objects.filter(status=SyncRun.Status.RUNNING).values_list("pk", flat=True))
+    if lock_held(SYNC_LOCK):
+        return {"reaped": 0, "queued": 0}  # a sync runs: it reads the pushed commit, or a newer push queued one
+    reaped = _runs_abandon(SyncRun.objects.filter(pk__in=running), now=now)
+    queued = 0
+    with transaction.atomic():
+        for pending in SyncRequest.objects.select_for_update().exclude(commit=""):
+            if pending.waiting_since is not None and pending.waiting_since > now - SYNC_WAIT_STALE:
+                continue
+            log.warning("catalog sync: pushed commit %s of %s had no sync to read it; queued one",
+                        pending.commit[:12], pending.branch)  # fmt: skip
+            pending.waiting_since = now
+            pending.save(update_fields=["waiting_since"])
+            outbox_add(task=SYNC_TASK, kwargs={"branch": pending.branch, "trigger": "push"})
+            queued += 1
+    return {"reaped": reaped, "queued": queued}
+
+
+def _sync(*, source: str, branch: str, commit: str | None, trigger: str, force: bool) -> SyncRun:
+    """Read the repository and update the catalog, recorded as one SyncRun (the lock is held)."""
     previous = (
         SyncRun.objects.filter(status__in=[SyncRun.Status.OK, SyncRun.Status.PARTIAL])
         .order_by("-started_at")
@@ -268,18 +358,54 @@ def catalog_sync(
         .first()
     )
     run = SyncRun.objects.create(source=source, branch=branch, trigger=trigger, previous_sha=previous or "")
-    reader = git_reader(source=source)
     try:
-        sha = _commit_to_read(reader, branch=branch, commit=commit, pushed=trigger == "push")
-        when = reader.commit_info(sha).date
-        folders = {name: tree for name, tree in reader.folders(sha).items() if is_workshop_folder(name)}
-    except GitError as exc:
-        run.status, run.error, run.finished_at = SyncRun.Status.ERROR, str(exc), timezone.now()
-        run.save()
-        log.warning("catalog sync failed: %s", exc)
+        reader = git_reader(source=source)
+        try:
+            sha = _commit_to_read(reader, branch=branch, commit=commit, pushed=trigger == "push")
+            when = reader.commit_info(sha).date
+            folders = {name: tree for name, tree in reader.folders(sha).items() if is_workshop_folder(name)}
+        except GitError as exc:
+            run.status, run.error, run.finished_at = SyncRun.Status.ERROR, str(exc), timezone.now()
+            run.save()
+            log.warning("catalog sync failed: %s", exc)
+            return run
+        run.commit_sha = sha
+        existing = {w.folder: w for w in Workshop.objects.all()}
+        plan = _plan(existing, folders, force=force)
+        _apply(reader, plan, existing=existing, folders=folders, sha=sha, when=when)
+        return _finish(run, plan.report)
+    except Exception as error:
+        # Soft time limit, a lost database connection, a bug: the run says so instead of "running".
+        run.status, run.finished_at = SyncRun.Status.FAILED, timezone.now()
+        run.error = f"The sync stopped: {type(error).__name__}: {error}"[:5000]
+        with suppress(DatabaseError):
+            run.save(update_fields=["status", "finished_at", "error"])
+        raise
+
+
+def catalog_sync(
+    *,
+    source: str | None = None,
+    branch: str | None = None,
+    commit: str | None = None,
+    trigger: str = "manual",
+    force: bool = False,
+    lock_wait: float = 0,
+) -> SyncRun:
+    """Bring the catalog to the state of the content repository at branch (or commit).
+
+    One sync at a time: raise LockBusy if another holds the lock for lock_wait seconds. Holding
+    it, runs left "running" by a dead worker are closed first. With trigger "push" and no
+    commit, the branch's newest pushed commit (SyncRequest) is read, and forgotten once synced;
+    with trigger "push" a commit gives way to a newer branch head (push_commit_resolve);
+    otherwise a given commit is read as it is, and no commit means the branch head.
+    """
+    source = source or settings.CATALOG_SOURCE
+    branch = branch or settings.CATALOG_BRANCH
+    with singleton_lock(SYNC_LOCK, timeout=SYNC_LOCK_MAX, wait=lock_wait):
+        _runs_abandon(SyncRun.objects.all(), now=timezone.now())  # the lock is ours: no other run is alive
+        claimed = _pending_claim(branch=branch) if trigger == "push" and not commit else ""
+        run = _sync(source=source, branch=branch, commit=commit or claimed or None, trigger=trigger, force=force)
+        if claimed:
+            _pending_settle(branch=branch, claimed=claimed, run=run)
         return run
-    run.commit_sha = sha
-    existing = {w.folder: w for w in Workshop.objects.all()}
-    plan = _plan(existing, folders, force=force)
-    _apply(reader, plan, existing=existing, folders=folders, sha=sha, when=when)
-    return _finish(run, plan.report)

@@ -1,24 +1,32 @@
-"""Celery tasks of the catalog: thin wrappers around the sync and validation services."""
+"""Celery tasks of the catalog: thin wrappers around the sync, validation and outbox services."""
 
 from __future__ import annotations
 
 from celery import shared_task
 from django.utils import timezone
 
-from catalog.sync import catalog_sync
-from portal.locks import LockBusy, singleton_lock
+from catalog.outbox import outbox_relay
+from catalog.sync import catalog_recover, catalog_sync
+from portal.locks import LockBusy
+
+# A push sync that finds another sync running tries again every SYNC_RETRY_SECONDS, for longer
+# than a sync may hold the lock (catalog.sync.SYNC_LOCK_MAX): the running one may predate the
+# push. Its commit is recorded (SyncRequest), so even a sync that gives up loses nothing:
+# catalog_recover queues another.
+SYNC_RETRY_SECONDS = 5
+SYNC_RETRIES = 150
 
 
-@shared_task(bind=True, soft_time_limit=540, time_limit=600, ignore_result=True, max_retries=5)
-def catalog_sync_task(self, *, commit: str | None = None, trigger: str = "schedule") -> int | None:
-    """Sync the catalog (one sync at a time); return the SyncRun id."""
+@shared_task(bind=True, soft_time_limit=540, time_limit=600, ignore_result=True, max_retries=SYNC_RETRIES)
+def catalog_sync_task(
+    self, *, branch: str | None = None, commit: str | None = None, trigger: str = "schedule"
+) -> int | None:
+    """Sync the catalog (one sync at a time; a push reads its branch's newest pushed commit); return the SyncRun id."""
     try:
-        with singleton_lock("catalog-sync", timeout=600, wait=60):
-            return catalog_sync(commit=commit, trigger=trigger).pk
+        return catalog_sync(branch=branch, commit=commit, trigger=trigger, lock_wait=2).pk
     except LockBusy:
         if trigger == "push":
-            # The running sync may predate this push: try again rather than wait for the reconcile.
-            raise self.retry(countdown=30) from None
+            raise self.retry(countdown=SYNC_RETRY_SECONDS) from None
         return None  # a scheduled reconcile can skip: the running sync does the same work
 
 
@@ -38,3 +46,15 @@ def webhook_deliveries_prune_task() -> int:
     from catalog.github_deliveries import webhook_deliveries_prune
 
     return webhook_deliveries_prune(now=timezone.now())
+
+
+@shared_task(soft_time_limit=30, time_limit=60, ignore_result=True)
+def outbox_relay_task() -> int:
+    """Send accepted work that has not reached Redis yet; return how many messages went."""
+    return outbox_relay()
+
+
+@shared_task(soft_time_limit=30, time_limit=60, ignore_result=True)
+def catalog_recover_task() -> dict[str, int]:
+    """Close sync runs whose worker died, and queue a sync for pushed commits none will read."""
+    return catalog_recover(now=timezone.now())

@@ -39,8 +39,10 @@ from portal.models import CapacitySample, CullEvent, CullRun, ServerExtension, S
 
 log = logging.getLogger(__name__)
 LOCK_NAME = "servers-cull"
-# Longer than the task's hard time limit (portal.tasks), so a killed run frees the lock by expiry.
+# The longest a pass may hold the lock: more than the task's hard time limit (portal.tasks). A
+# killed worker's lock lapses sooner, within its lease (portal.locks).
 LOCK_TIMEOUT = 360
+RUN_ABANDONED = "The worker running this pass stopped before it finished (e.g. the process was killed)."
 
 
 @dataclass
@@ -262,6 +264,7 @@ def servers_cull(*, now: datetime | None = None, dry_run: bool = False, hub: Hub
             return CullReport(run=run, outcome=run.outcome)
         try:
             with singleton_lock(LOCK_NAME, timeout=LOCK_TIMEOUT):
+                cull_runs_reap(now=now)
                 run = CullRun.objects.create(started_at=now)
                 unexpected: Exception | None = None
                 try:
@@ -292,6 +295,20 @@ def servers_cull(*, now: datetime | None = None, dry_run: bool = False, hub: Hub
     finally:
         if own_client:
             hub.close()
+
+
+def cull_runs_reap(*, now: datetime) -> int:
+    """Mark passes left "running" by a worker that died as failed; return how many.
+
+    Call it holding the cull lock: then no other pass is alive (a dead worker's lease lapses
+    within LOCK_LEASE_SECONDS), so every "running" pass is stale.
+    """
+    count = CullRun.objects.filter(outcome=CullRun.Outcome.RUNNING, dry_run=False).update(
+        outcome=CullRun.Outcome.FAILED, finished_at=now, error=RUN_ABANDONED
+    )
+    if count:
+        log.warning("cull: %d pass(es) left running by a worker that died, marked failed", count)
+    return count
 
 
 @transaction.atomic

@@ -148,10 +148,34 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(VAR_DIR / "celery-queue"),
         "data_folder_out": str(VAR_DIR / "celery-queue"),
     }
+elif CELERY_BROKER_URL.startswith("redis"):
+    # A dead or frozen Redis fails a publish within seconds instead of holding a web request (the
+    # webhook's outbox keeps the work); kombu documents socket_timeout for exactly this.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Cull and admission never wait behind syncs: they (and the short housekeeping tasks that relay
+# accepted work) go to a queue of their own, consumed by its own worker (Procfile, compose).
+# Everything else (syncs, validations) goes to CELERY_TASK_DEFAULT_QUEUE.
+CELERY_CAPACITY_QUEUE = env.str("CELERY_CAPACITY_QUEUE", default="capacity")
+CELERY_TASK_ROUTES = {
+    name: {"queue": CELERY_CAPACITY_QUEUE}
+    for name in (
+        "portal.tasks.servers_cull_task",
+        "portal.tasks.capacity_samples_prune_task",
+        "catalog.tasks.outbox_relay_task",
+        "catalog.tasks.catalog_recover_task",
+    )
+}
+# A worker process that grew past this (KiB) after a task (a big sync or render) is replaced,
+# and every process is replaced after this many tasks: memory a large task took is given back.
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", default=512 * 1024)
+CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD", default=200)
+# Singleton locks (one sync, one cull pass at a time) are leases of this many seconds, renewed
+# while their holder works: a worker killed mid-job frees its lock within one lease.
+LOCK_LEASE_SECONDS = env.int("LOCK_LEASE_SECONDS", default=30)
 
 # --- Catalog -------------------------------------------------------------------------------
 # The content repository: any git URL or local path. The embedded default is the bundled
@@ -250,6 +274,9 @@ ADMISSION_TURN_TTL = env.int("ADMISSION_TURN_TTL", default=120)
 STATUS_API_TOKEN = env.str("STATUS_API_TOKEN", default="")
 
 # --- Periodic tasks (Celery beat), all in one place ------------------------------------------
+# Seconds between relays of accepted work not yet handed to Redis, and between recoveries.
+OUTBOX_RELAY_INTERVAL = 15
+CATALOG_RECOVER_INTERVAL = 60
 # Each expires before its next tick: a run queued behind a slow one is stale by then, and the
 # next run does the work.
 CELERY_BEAT_SCHEDULE = {
@@ -272,6 +299,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "catalog.tasks.webhook_deliveries_prune_task",
         "schedule": 6 * 3600.0,
         "options": {"expires": 3600},
+    },
+    # Accepted work (webhook deliveries) the web process could not hand to Redis is sent again.
+    "outbox-relay": {
+        "task": "catalog.tasks.outbox_relay_task",
+        "schedule": float(OUTBOX_RELAY_INTERVAL),
+        "options": {"expires": OUTBOX_RELAY_INTERVAL * 0.8},
+    },
+    # Runs whose worker died are closed, and pushed commits no queued sync will read are queued.
+    "catalog-recover": {
+        "task": "catalog.tasks.catalog_recover_task",
+        "schedule": float(CATALOG_RECOVER_INTERVAL),
+        "options": {"expires": CATALOG_RECOVER_INTERVAL * 0.8},
     },
 }
 

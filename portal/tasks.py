@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
-# Below portal.cull.LOCK_TIMEOUT: a run killed at the hard limit frees the lock by expiry.
+# Below portal.cull.LOCK_TIMEOUT, the longest a pass may hold the lock.
 CULL_SOFT_LIMIT, CULL_HARD_LIMIT = 240, 300
 
 

@@ -64,28 +64,34 @@ def celery_worker_process(transactional_db, settings, tmp_path: Path):
 
 
 class BrokerQueue:
-    """A private queue on the real Redis broker, read back to see which tasks were sent to it.
+    """A private queue on the real Redis broker (and its capacity queue, where cull and admission
+    tasks go), read back to see which tasks were sent to it.
 
-    Compares equal to a list of (task name, kwargs) in sending order, so a test says
-    `assert queued == [("catalog_sync_task", {...})]` about what really reached the broker.
+    Compares equal to a list of (task name, kwargs) in sending order (the capacity queue's
+    after the others), so a test says `assert queued == [("catalog_sync_task", {...})]` about
+    what really reached the broker.
     """
 
     def __init__(self, name: str, broker_url: str) -> None:
         import redis
 
+        from tests.celeryworker import capacity_queue
+
         self.name = name
+        self.names = (name, capacity_queue(name))
         self.redis = redis.Redis.from_url(broker_url)
 
     def tasks(self) -> list[tuple[str, dict]]:
-        """Return the tasks waiting in the queue, oldest first."""
+        """Return the tasks waiting in the queues, oldest first."""
         import base64
         import json
 
         found = []
-        for raw in reversed(self.redis.lrange(self.name, 0, -1)):  # kombu pushes on the left
-            message = json.loads(raw)
-            _args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-            found.append((message["headers"]["task"].rsplit(".", 1)[-1], kwargs))
+        for name in self.names:
+            for raw in reversed(self.redis.lrange(name, 0, -1)):  # kombu pushes on the left
+                message = json.loads(raw)
+                _args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+                found.append((message["headers"]["task"].rsplit(".", 1)[-1], kwargs))
         return found
 
     def __eq__(self, other: object) -> bool:
@@ -103,21 +109,19 @@ class BrokerQueue:
 
 @pytest.fixture
 def queued(settings) -> Iterator[BrokerQueue]:
-    """Send this test's Celery tasks to a queue of its own on the real broker, for reading back."""
+    """Send this test's Celery tasks (and its capacity tasks) to queues of its own on the real broker."""
     import uuid
 
-    from portal.celery import app
+    from tests.celeryworker import routed_to
 
     if not settings.CELERY_BROKER_URL.startswith("redis"):
         pytest.fail(f"these tests need Redis as the Celery broker, not {settings.CELERY_BROKER_URL}")
     queue = BrokerQueue(f"test-queued-{uuid.uuid4().hex[:8]}", settings.CELERY_BROKER_URL)
-    previous = app.conf.task_default_queue
-    app.conf.task_default_queue = queue.name
     try:
-        yield queue
+        with routed_to(queue.name):
+            yield queue
     finally:
-        app.conf.task_default_queue = previous
-        queue.redis.delete(queue.name)
+        queue.redis.delete(*queue.names)
         queue.redis.close()
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from catalog.github_deliveries import webhook_deliveries_prune
 from catalog.github_events import signature_compute, signature_verify, webhook_route
-from catalog.models import ValidationRun, WebhookDelivery
+from catalog.models import OutboxMessage, SyncRequest, ValidationRun, WebhookDelivery
 from tests.github.conftest import (
     SECRET,
     as_body,
@@ -133,9 +133,13 @@ def test_push_queues_sync_of_after_commit_on_commit(
         response = _post(client, push_payload(SHA), "push")
         assert queued == []  # nothing leaves before the delivery is recorded
     assert response.status_code == 202 and response.json()["queued"] == "sync"
+    assert OutboxMessage.objects.get().sent_at is None  # recorded with the delivery, not sent yet
     for callback in callbacks:
         callback()
-    assert queued == [("catalog_sync_task", {"commit": SHA, "trigger": "push"})]
+    # The sync reads the branch's newest pushed commit when it starts (pushes coalesce).
+    assert queued == [("catalog_sync_task", {"branch": "main", "trigger": "push"})]
+    assert SyncRequest.objects.get(branch="main").commit == SHA
+    assert OutboxMessage.objects.get().sent_at is not None
 
 
 @pytest.mark.django_db
@@ -197,7 +201,8 @@ def test_form_encoded_delivery_is_read(client, webhook_settings, queued, django_
     headers = signed_headers(body, "push")
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(URL, data=body, content_type="application/x-www-form-urlencoded", **headers)
-    assert response.status_code == 202 and queued[0][1]["commit"] == SHA
+    assert response.status_code == 202 and len(queued) == 1
+    assert SyncRequest.objects.get(branch="main").commit == SHA
 
 
 @pytest.mark.django_db

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import SyncRun
 from catalog.sync import catalog_sync
+from portal.locks import LockBusy
 
 
 class Command(BaseCommand):
@@ -22,12 +23,15 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         """Run the sync and print its report."""
-        run = catalog_sync(
-            source=options["source"],
-            branch=options["branch"],
-            commit=options["commit"],
-            force=options["force"],
-        )
+        try:
+            run = catalog_sync(
+                source=options["source"],
+                branch=options["branch"],
+                commit=options["commit"],
+                force=options["force"],
+            )
+        except LockBusy:
+            raise CommandError("another sync is running; try again when it has finished") from None
         if run.status == SyncRun.Status.ERROR:
             raise CommandError(f"sync failed: {run.error}")
         report = run.report
