@@ -95,12 +95,16 @@ c.JupyterHub.shutdown_on_logout = False
 
 # --- Spawner ----------------------------------------------------------------------------------
 singleuser = hs.singleuser_cmd or str(Path(sys.executable).parent / "jupyterhub-singleuser")
-if hs.spawner == "simple":
-    # Runs servers as the hub's own user: development and tests only (see hubconfig/README.md).
-    c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
+if hs.spawner in ("fork", "local"):
+    # fork: a warm fork server forks each server (hubconfig/spawners.py, forkserver.py);
+    # local: a fresh process each. Without system users every server runs as the hub's own
+    # user with a home under HUB_DATA_DIR/home: development and tests only, learners are not
+    # isolated from each other (see hubconfig/README.md).
+    kind = {"fork": "ForkSpawner", "local": "LocalSpawner"}[hs.spawner]
+    c.JupyterHub.spawner_class = f"hubconfig.spawners.{kind if hs.system_users else 'Simple' + kind}"
     c.SimpleLocalProcessSpawner.home_dir_template = str(hs.data_dir / "home" / "{username}")
     c.Spawner.cmd = [singleuser if Path(singleuser).exists() else shutil.which("jupyterhub-singleuser")]
-    if os.geteuid() == 0:
+    if os.geteuid() == 0 and not hs.system_users:
         c.Spawner.args = ["--allow-root"]  # Jupyter refuses root without it
     # A server with an open JupyterLab tab ignores SIGINT and SIGTERM while its websockets stay
     # open (30 s + 30 s by default): stopping then took a minute and held a capacity slot.
@@ -111,6 +115,11 @@ if hs.spawner == "simple":
     # Jupyter swaps the plain SIGINT stop for its interactive "Shutdown?" handler, so stops
     # would take another path than the one the tests and benchmarks exercise.
     c.LocalProcessSpawner.popen_kwargs = {"stdin": subprocess.DEVNULL}
+    if hs.spawner == "fork":
+        c[c.JupyterHub.spawner_class.rsplit(".", 1)[1]].fork_log = str(hs.data_dir / "forkserver.log")
+    # Learners' servers run in sessions of their own: a hub restart (an upgrade, a crash)
+    # leaves them running, and the restarted hub finds them again by pid.
+    c.JupyterHub.cleanup_servers = not hs.keep_servers_on_restart
 elif hs.spawner == "systemd":
     c.JupyterHub.spawner_class = "systemdspawner.SystemdSpawner"
     c.SystemdSpawner.mem_limit = f"{hs.server_memory_mb}M"
