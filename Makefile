@@ -24,7 +24,7 @@ test: setup
 
 # Refresh the README's pictures (tests write theirs to the ignored test-results/screenshots/).
 screenshots: setup
-	@SCREENSHOTS_DIR=docs/screenshots scripts/test.sh -m browser tests/browser tests/hub/test_browser.py
+	@scripts/screenshots.sh
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from functools import lru_cache
@@ -14,6 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from portal.hub import HubUnavailable, service_token
 
+log = logging.getLogger(__name__)
 SESSION_KEY = "hub_oauth_pending"
 MAX_PENDING = 5  # sign-ins started in other tabs stay valid, but not forever many
 
@@ -88,6 +90,7 @@ def hub_oauth_build():
     try:
         token = service_token(configured=settings.HUB_SERVICE_TOKEN, path=settings.HUB_SERVICE_TOKEN_FILE)
     except HubUnavailable as error:
+        log.warning("sign-in: %s", error)  # the page says "unavailable"; the operator needs why
         raise HubUnreachable("The notebook hub is not answering right now.") from error
     return _hub_oauth(
         settings.HUB_API_URL,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
@@ -16,6 +18,24 @@ def check_secret_key(app_configs, **kwargs) -> list:
             Error("SECRET_KEY is the development key.", hint="Set SECRET_KEY in the environment.", id="portal.E001")
         ]
     return []
+
+
+@register()
+def check_state_folder(app_configs, **kwargs) -> list:
+    """Say how to make the state folder when the SQLite database cannot be created in it."""
+    database = settings.DATABASES["default"]
+    if "sqlite" not in database["ENGINE"] or str(database["NAME"]) == ":memory:":
+        return []
+    folder = Path(database["NAME"]).parent
+    if folder.is_dir():
+        return []
+    return [
+        Error(
+            f"The folder of the SQLite database, {folder}, does not exist (reading the settings creates nothing).",
+            hint="Run `manage.py local_setup` (`make start` does), or set DATABASE_URL / PORTAL_VAR_DIR.",
+            id="portal.E003",
+        )
+    ]
 
 
 @register()

@@ -263,6 +263,7 @@ def servers_cull(*, now: datetime | None = None, dry_run: bool = False, hub: Hub
         try:
             with singleton_lock(LOCK_NAME, timeout=LOCK_TIMEOUT):
                 run = CullRun.objects.create(started_at=now)
+                unexpected: Exception | None = None
                 try:
                     report = _pass(hub=hub, now=now, dry_run=False, run=run)
                 except HubError as error:
@@ -274,10 +275,16 @@ def servers_cull(*, now: datetime | None = None, dry_run: bool = False, hub: Hub
                     outcome = CullRun.Outcome.HUB_DOWN if down else CullRun.Outcome.FAILED
                     report = CullReport(run=run, outcome=outcome, hub_requests=hub.requests)
                     run.error = str(error)[:2000]
+                except Exception as error:  # an answer we cannot read, a bug: recorded, then raised
+                    unexpected = error
+                    report = CullReport(run=run, outcome=CullRun.Outcome.FAILED, hub_requests=hub.requests)
+                    run.error = f"{type(error).__name__}: {error}"[:2000]
                 run.outcome = report.outcome
                 run.hub_requests = report.hub_requests
                 run.finished_at = timezone.now()
                 run.save()
+                if unexpected is not None:
+                    raise unexpected
                 return report
         except LockBusy:
             log.info("cull skipped: another run holds the lock")

@@ -101,7 +101,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = VAR_DIR / "staticfiles"  # made by collectstatic (image) or scripts/start.sh
+# In the checkout (or the image), not in PORTAL_VAR_DIR: the image's collectstatic runs before
+# the state volume is mounted, and static files are code, not state.
+STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -202,7 +204,7 @@ GITHUB_REPOSITORY = env.str("GITHUB_REPOSITORY", default="")
 # Delivery ids are remembered this long so a redelivery does no work twice.
 GITHUB_DELIVERY_KEEP_DAYS = env.int("GITHUB_DELIVERY_KEEP_DAYS", default=7)
 GITHUB_TIMEOUT = env.int("GITHUB_TIMEOUT", default=15)
-# Queue the portal's tasks go to: deployments (or test runs) sharing one Redis stay apart.
+# Queue the portal's tasks go to: test runs sharing one Redis stay apart (deployments: see .env.example).
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 
 # --- Workshop validation ---------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Site URLs."""
 
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -34,6 +35,8 @@ urlpatterns = [
     path("", include("catalog.github_urls")),
     path("", include("catalog.share_urls")),
     path("healthz", views.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico whatever the page links: no 404 in every log.
+    path("favicon.ico", RedirectView.as_view(url=static("portal/favicon-32.png"), permanent=True)),
     path("admin/", admin.site.urls),
 ]
 

@@ -9,23 +9,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from catalog.samples import SAMPLES_DIR, sample_repo_build
 from catalog.sync import catalog_sync
 from tests.chromium import screenshot
 from tests.contentrepo import ContentRepo
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def sample_catalog(tmp_path: Path, settings) -> str:
-    """Sync the bundled sample workshops, as the embedded default does on first start."""
-    repo = tmp_path / "sample-content.git"
-    sample_repo_build(source=SAMPLES_DIR, dest=repo)
-    settings.CATALOG_SOURCE = str(repo)
-    run = catalog_sync()
-    assert run.status == "ok", run.report
-    return str(repo)
 
 
 def test_visitor_finds_previews_and_downloads_a_workshop(page, live_server, sample_catalog) -> None:
@@ -35,6 +23,11 @@ def test_visitor_finds_previews_and_downloads_a_workshop(page, live_server, samp
     cards = page.locator("article.card")
     total = cards.count()
     assert total >= 5
+    # Card pictures load lazily: every one on screen is shown before the picture is taken.
+    page.wait_for_function(
+        "[...document.images].filter(i => i.getBoundingClientRect().top < innerHeight)"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
     screenshot(page, "catalog")
 
     page.fill(".filters input[name=q]", "redfish")

@@ -40,3 +40,19 @@ def test_hand_made_service_tokens_are_warned_about(settings) -> None:
     assert "PORTAL_SERVICE_TOKEN and CULLER_SERVICE_TOKEN" in warning.msg
     settings.HUB_SERVICE_TOKEN = settings.CULLER_SERVICE_TOKEN = "3f9a0c8e1b7d4265a9e0f1c2d3b4a596"
     assert check_hub_signin(None) == []
+
+
+def test_a_missing_state_folder_is_an_error_saying_what_to_run(settings, tmp_path) -> None:
+    """A fresh checkout: the SQLite folder is not made by reading settings, and the check says how."""
+    from portal.checks import check_state_folder
+
+    settings.DATABASES = {**settings.DATABASES}
+    settings.DATABASES["default"] = {
+        **settings.DATABASES["default"],
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(tmp_path / "nowhere" / "portal.sqlite3"),
+    }
+    [error] = check_state_folder(None)
+    assert error.id == "portal.E003" and "manage.py local_setup" in error.hint
+    (tmp_path / "nowhere").mkdir()
+    assert check_state_folder(None) == []

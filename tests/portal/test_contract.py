@@ -169,3 +169,9 @@ def test_importing_the_settings_touches_no_file_and_no_network(tmp_path):
     )
     assert out == "redis://127.0.0.1:1/0"  # the broker is the configured Redis; start.sh picks a fallback
     assert not var.exists()
+
+
+def test_static_files_do_not_move_with_the_state_folder(tmp_path):
+    """The image's collectstatic (before the /data volume) and the server read the same folder."""
+    code = "import portal.settings as s; print(s.STATIC_ROOT)"
+    assert _run(code, {"PORTAL_VAR_DIR": str(tmp_path / "a")}) == _run(code, {"PORTAL_VAR_DIR": "/data"})

@@ -37,10 +37,23 @@ class _Refusing(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def refusing_hub() -> Iterator[str]:
-    """Serve a hub API on 127.0.0.1 that answers every request 403; yield its API URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
+class _Garbled(BaseHTTPRequestHandler):
+    """A hub (or a proxy in front of it) answering 200 with a page that is not the API's JSON."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        body = b"<html>not json</html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def _serve(handler) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -48,6 +61,18 @@ def refusing_hub() -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def garbled_hub() -> Iterator[str]:
+    """Serve a hub API on 127.0.0.1 whose answers are not JSON; yield its API URL."""
+    yield from _serve(_Garbled)
+
+
+@pytest.fixture
+def refusing_hub() -> Iterator[str]:
+    """Serve a hub API on 127.0.0.1 that answers every request 403; yield its API URL."""
+    yield from _serve(_Refusing)
 
 
 @pytest.fixture
@@ -86,3 +111,13 @@ def test_a_dry_run_against_a_refusing_hub_says_so(refusing_hub, cull_settings):
     cull_settings.HUB_API_URL = refusing_hub
     with pytest.raises(CommandError, match="The hub refused: GET users: 403"):
         call_command("cull", "--dry-run")
+
+
+def test_an_answer_that_cannot_be_read_ends_the_run_as_failed_not_running(garbled_hub, cull_settings):
+    """Whatever goes wrong in a pass, the status page never shows a run "running" forever."""
+    cull_settings.HUB_API_URL = garbled_hub
+    with pytest.raises(ValueError):  # raised on, so the worker logs the traceback too
+        servers_cull(now=timezone.now())
+    [run] = CullRun.objects.all()
+    assert run.outcome == CullRun.Outcome.FAILED and run.finished_at is not None
+    assert run.error.startswith("JSONDecodeError")

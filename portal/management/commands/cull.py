@@ -33,6 +33,8 @@ class Command(BaseCommand):
                 f"{d.key:<40} {d.action:<5} {d.reason:<10} idle={_duration(d.idle)} "
                 f"age={_duration(d.age)}{'  -> ' + stop if stop else ''}"
             )
+        if report.run is not None and report.run.error:
+            self.stderr.write(f"The run ended {report.outcome}: {report.run.error}")
         culled = sum(1 for d in report.decisions if d.action == "cull")
         self.stdout.write(
             f"{len(report.decisions)} servers, {culled} to cull{' (dry run: none stopped)' if dry_run else ''}, "

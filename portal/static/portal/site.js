@@ -4,14 +4,32 @@ document.addEventListener("DOMContentLoaded", () => {
   if (form) {
     form.querySelectorAll("select").forEach((el) => el.addEventListener("change", () => form.submit()));
   }
+  // Copy buttons (the share box): the clipboard API needs a secure context; elsewhere the text is
+  // selected so that Ctrl+C / Cmd+C copies it.
   document.querySelectorAll("[data-copy]").forEach((button) => {
+    const label = button.textContent;
     button.addEventListener("click", () => {
       const source = document.getElementById(button.dataset.copy);
-      navigator.clipboard.writeText(source.value || source.textContent).then(() => {
-        button.textContent = "Copied";
-      });
+      const say = (text) => {
+        button.textContent = text;
+        setTimeout(() => { button.textContent = label; }, 2500);
+      };
+      const select = () => {
+        source.focus();
+        if (source.select) { source.select(); }
+        say("Press Ctrl+C");
+      };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(source.value || source.textContent).then(() => say("Copied"), select);
+      } else {
+        select();
+      }
     });
   });
+  // The preview's outline starts folded on small screens, so that the notebook comes first.
+  if (window.matchMedia("(max-width: 800px)").matches) {
+    document.querySelectorAll("details[data-fold-on-phone]").forEach((el) => { el.open = false; });
+  }
 });
 
 // The stop warning on every page: a signed-in learner whose server stops within the warning
