@@ -183,7 +183,7 @@ def hub_settings_from_env(env: Mapping[str, str] | None = None) -> HubSettings:
     data_dir = Path(_str(env, "HUB_DATA_DIR", str(var_dir_from_env(env) / "hub")))
     hub_url = _str(env, "HUB_URL", "http://127.0.0.1:8001").rstrip("/")
     github_url = _str(env, "GITHUB_URL", "https://github.com").rstrip("/")
-    spawner = _str(env, "HUB_SPAWNER", "simple")
+    spawner = _str(env, "HUB_SPAWNER", "fork")
     if spawner not in SPAWNERS:
         raise ValueError(f"HUB_SPAWNER={spawner!r}: choose one of {', '.join(SPAWNERS)}")
     return HubSettings(
