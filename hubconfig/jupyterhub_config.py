@@ -6,6 +6,7 @@ the portal's settings read too. The hub process imports neither Django nor Celer
 """
 
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -135,12 +136,25 @@ elif hs.spawner == "docker":
         c.JupyterHub.hub_connect_url = hs.hub_connect_url
 elif hs.spawner == "kubernetes":
     c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"  # normally set by Zero to JupyterHub
+
+
+def learner_packages(spawner) -> str:
+    """Return the folder where a learner's `pip install` goes: in their home, never the hub's venv."""
+    home = getattr(spawner, "home_dir", "") or pwd.getpwnam(spawner.user.name).pw_dir
+    return str(Path(home) / ".local" / "workshop-packages")
+
+
 c.Spawner.default_url = "/lab"
 c.Spawner.environment = {
     "JUPYTERHUB_ACTIVITY_INTERVAL": str(hs.activity_interval),
     # The learner's JupyterLab settings (hubconfig/singleuser), for local spawners.
     "JUPYTER_CONFIG_PATH": str(Path(__file__).resolve().parent / "singleuser"),
 }
+if hs.spawner in ("fork", "local"):
+    # Learners share the hub's Python environment: `%pip install` in a workshop would write into
+    # it (the portal's own .venv on the embedded default) and change every other learner's. Their
+    # installs go to their home instead, first on their kernels' path.
+    c.Spawner.environment.update({"PIP_TARGET": learner_packages, "PYTHONPATH": learner_packages})
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 60
 

@@ -125,3 +125,55 @@ def test_the_fork_server_comes_back_after_dying_and_earlier_servers_stay_managed
     finally:
         servers_stop_all(hub, ["before", "after"])
     assert _gone([first]) == []
+
+
+def _wheel(folder: Path, name: str) -> Path:
+    """Build a minimal pure-Python wheel (no network, no build backend needed)."""
+    import base64
+    import hashlib
+    import zipfile
+
+    files = {
+        f"{name}/__init__.py": b"ANSWER = 42\n",
+        f"{name}-1.0.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n".encode(),
+        f"{name}-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+        b"Tag: py3-none-any\n",
+    }
+    record = "".join(
+        f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},{len(data)}\n"
+        for path, data in files.items()
+    )
+    files[f"{name}-1.0.dist-info/RECORD"] = (record + f"{name}-1.0.dist-info/RECORD,,\n").encode()
+    wheel = folder / f"{name}-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, data in files.items():
+            archive.writestr(path, data)
+    return wheel
+
+
+def test_a_learners_pip_install_stays_in_their_home(hub, tmp_path):
+    import sys
+    import sysconfig
+
+    wheel = _wheel(tmp_path, "workshop_helper_pkg")
+    servers_start(hub, ["installer", "neighbour"])
+    try:
+        # What `%pip install` runs in a notebook (offline here: a local wheel).
+        kernel_run(
+            hub,
+            "installer",
+            f"import subprocess, sys; subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-index', "
+            f"'--disable-pip-version-check', {str(wheel)!r}], check=True)",
+            timeout=120,
+        )
+        assert kernel_run(hub, "installer", "import workshop_helper_pkg; print(workshop_helper_pkg.ANSWER)") == "42\n"
+        installed = list(hub.home("installer").glob(".local/workshop-packages/workshop_helper_pkg/__init__.py"))
+        assert installed, "installed into the learner's home"
+        # Not into the shared environment (the portal's own venv on the embedded default)...
+        assert not Path(sysconfig.get_paths()["purelib"], "workshop_helper_pkg").exists(), sys.prefix
+        # ...so another learner does not get it.
+        assert kernel_run(
+            hub, "neighbour", "import importlib.util as u; print(u.find_spec('workshop_helper_pkg'))"
+        ) == ("None\n")
+    finally:
+        servers_stop_all(hub, ["installer", "neighbour"])
