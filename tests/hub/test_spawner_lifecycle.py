@@ -3,11 +3,15 @@ means a plain start. Each test runs a hub of its own (the session hub must not r
 
 from __future__ import annotations
 
+import json
 import os
+import pwd
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -147,3 +151,64 @@ def test_without_a_usable_fork_server_the_launch_still_works_and_says_why(tmp_pa
             assert "Plain start for plain" in log and "not a private folder" in log
     finally:
         os.chmod(folder, 0o700)
+
+
+PROBE = """
+import json, os, socket, sys
+sock, other_pid, other_home = sys.argv[1:4]
+found = {}
+try:
+    s = socket.socket(socket.AF_UNIX); s.connect(sock); found["fork_server"] = "reached"
+except OSError as e:
+    found["fork_server"] = type(e).__name__
+for name, path in (("environ", f"/proc/{other_pid}/environ"), ("mem", f"/proc/{other_pid}/mem")):
+    try:
+        open(path, "rb").read(1); found[name] = "read"
+    except OSError as e:
+        found[name] = type(e).__name__
+try:
+    os.listdir(other_home); found["home"] = "listed"
+except OSError as e:
+    found["home"] = type(e).__name__
+print(json.dumps(found))
+"""
+
+
+def test_with_system_users_a_learner_reaches_neither_the_fork_server_nor_another_learner(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("system users need the hub to run as root (CI does)")
+    names = [f"nbp{secrets.token_hex(3)}a", f"nbp{secrets.token_hex(3)}b"]
+    # Not under tmp_path: pytest's folders are private to root, and learners need their homes.
+    homes = Path(tempfile.mkdtemp(prefix="nbp-homes-"))
+    os.chmod(homes, 0o755)  # noqa: S103 - learners traverse it to their homes
+    try:
+        for name in names:
+            subprocess.run(["useradd", "-m", "-d", str(homes / name), "-s", "/bin/bash", name], check=True)
+            os.chmod(homes / name, 0o700)
+        with own_hub(tmp_path, HUB_SYSTEM_USERS="true") as hub:
+            pids = [hub.launch(name) for name in names]
+            for name, pid in zip(names, pids, strict=True):
+                uid = int(Path(f"/proc/{pid}/status").read_text().split("Uid:")[1].split()[0])
+                assert uid == pwd.getpwnam(name).pw_uid  # the server runs as its learner
+                assert hub.contents(name) == 200
+            socket_path = fork_socket_default(data_dir=tmp_path)
+            assert socket_path.exists()
+            # A process of learner A (same uid as A's server and kernels) probes B and the fork server.
+            probe = subprocess.run(
+                # The system Python: this checkout's interpreter may live where learners cannot go.
+                ["runuser", "-u", names[0], "--", "/usr/bin/python3", "-c", PROBE,
+                 str(socket_path), str(pids[1]), str(homes / names[1])],
+                capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            assert probe.returncode == 0, probe.stderr
+            assert json.loads(probe.stdout) == {
+                "fork_server": "PermissionError",
+                "environ": "PermissionError",
+                "mem": "PermissionError",
+                "home": "PermissionError",
+            }
+    finally:
+        for name in names:
+            subprocess.run(["pkill", "-KILL", "-u", name], check=False)
+            subprocess.run(["userdel", "-r", name], check=False, capture_output=True)
+        shutil.rmtree(homes, ignore_errors=True)
