@@ -28,7 +28,9 @@ PORTAL_OAUTH_CLIENT_ID = f"service-{PORTAL_SERVICE_NAME}"
 PORTAL_CALLBACK_PATH = "/accounts/callback"
 PORTAL_TOKEN_FILE = "portal-service-token"  # noqa: S105 - a file name
 CULLER_TOKEN_FILE = "culler-service-token"  # noqa: S105 - a file name
-SPAWNERS = ("simple", "systemd", "docker", "kubernetes")
+# fork: learners' servers forked from a warm fork server (one host); local: started plainly;
+# "simple" is the old name of local. HUB_SYSTEM_USERS picks one Linux account per learner.
+SPAWNERS = ("fork", "local", "simple", "systemd", "docker", "kubernetes")
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 # --- Role scopes (JupyterHub RBAC: https://jupyterhub.readthedocs.io/en/stable/rbac/scopes.html) -
@@ -92,6 +94,8 @@ class HubSettings:
     activity_interval: int
     data_dir: Path
     spawner: str
+    system_users: bool
+    keep_servers_on_restart: bool
     singleuser_cmd: str
     singleuser_image: str
     docker_network_name: str
@@ -179,7 +183,7 @@ def hub_settings_from_env(env: Mapping[str, str] | None = None) -> HubSettings:
     data_dir = Path(_str(env, "HUB_DATA_DIR", str(var_dir_from_env(env) / "hub")))
     hub_url = _str(env, "HUB_URL", "http://127.0.0.1:8001").rstrip("/")
     github_url = _str(env, "GITHUB_URL", "https://github.com").rstrip("/")
-    spawner = _str(env, "HUB_SPAWNER", "simple")
+    spawner = _str(env, "HUB_SPAWNER", "fork")
     if spawner not in SPAWNERS:
         raise ValueError(f"HUB_SPAWNER={spawner!r}: choose one of {', '.join(SPAWNERS)}")
     return HubSettings(
@@ -213,7 +217,9 @@ def hub_settings_from_env(env: Mapping[str, str] | None = None) -> HubSettings:
         concurrent_spawn_limit=_int(env, "HUB_CONCURRENT_SPAWN_LIMIT", 10) or 10,
         activity_interval=_int(env, "HUB_ACTIVITY_INTERVAL", 60) or 60,
         data_dir=data_dir,
-        spawner=spawner,
+        spawner="local" if spawner == "simple" else spawner,
+        system_users=env_bool(env, "HUB_SYSTEM_USERS", False),
+        keep_servers_on_restart=env_bool(env, "HUB_KEEP_SERVERS_ON_RESTART", True),
         singleuser_cmd=_str(env, "HUB_SINGLEUSER_CMD"),
         singleuser_image=_str(env, "SINGLEUSER_IMAGE", "quay.io/jupyter/base-notebook:latest"),
         docker_network_name=_str(env, "DOCKER_NETWORK_NAME", "notebooks-portal_default"),

@@ -6,6 +6,7 @@ the portal's settings read too. The hub process imports neither Django nor Celer
 """
 
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -95,12 +96,16 @@ c.JupyterHub.shutdown_on_logout = False
 
 # --- Spawner ----------------------------------------------------------------------------------
 singleuser = hs.singleuser_cmd or str(Path(sys.executable).parent / "jupyterhub-singleuser")
-if hs.spawner == "simple":
-    # Runs servers as the hub's own user: development and tests only (see hubconfig/README.md).
-    c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
+if hs.spawner in ("fork", "local"):
+    # fork: a warm fork server forks each server (hubconfig/spawners.py, forkserver.py);
+    # local: a fresh process each. Without system users every server runs as the hub's own
+    # user with a home under HUB_DATA_DIR/home: development and tests only, learners are not
+    # isolated from each other (see hubconfig/README.md).
+    kind = {"fork": "ForkSpawner", "local": "LocalSpawner"}[hs.spawner]
+    c.JupyterHub.spawner_class = f"hubconfig.spawners.{kind if hs.system_users else 'Simple' + kind}"
     c.SimpleLocalProcessSpawner.home_dir_template = str(hs.data_dir / "home" / "{username}")
     c.Spawner.cmd = [singleuser if Path(singleuser).exists() else shutil.which("jupyterhub-singleuser")]
-    if os.geteuid() == 0:
+    if os.geteuid() == 0 and not hs.system_users:
         c.Spawner.args = ["--allow-root"]  # Jupyter refuses root without it
     # A server with an open JupyterLab tab ignores SIGINT and SIGTERM while its websockets stay
     # open (30 s + 30 s by default): stopping then took a minute and held a capacity slot.
@@ -111,6 +116,11 @@ if hs.spawner == "simple":
     # Jupyter swaps the plain SIGINT stop for its interactive "Shutdown?" handler, so stops
     # would take another path than the one the tests and benchmarks exercise.
     c.LocalProcessSpawner.popen_kwargs = {"stdin": subprocess.DEVNULL}
+    if hs.spawner == "fork":
+        c[c.JupyterHub.spawner_class.rsplit(".", 1)[1]].fork_log = str(hs.data_dir / "forkserver.log")
+    # Learners' servers run in sessions of their own: a hub restart (an upgrade, a crash)
+    # leaves them running, and the restarted hub finds them again by pid.
+    c.JupyterHub.cleanup_servers = not hs.keep_servers_on_restart
 elif hs.spawner == "systemd":
     c.JupyterHub.spawner_class = "systemdspawner.SystemdSpawner"
     c.SystemdSpawner.mem_limit = f"{hs.server_memory_mb}M"
@@ -126,12 +136,25 @@ elif hs.spawner == "docker":
         c.JupyterHub.hub_connect_url = hs.hub_connect_url
 elif hs.spawner == "kubernetes":
     c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"  # normally set by Zero to JupyterHub
+
+
+def learner_packages(spawner) -> str:
+    """Return the folder where a learner's `pip install` goes: in their home, never the hub's venv."""
+    home = getattr(spawner, "home_dir", "") or pwd.getpwnam(spawner.user.name).pw_dir
+    return str(Path(home) / ".local" / "workshop-packages")
+
+
 c.Spawner.default_url = "/lab"
 c.Spawner.environment = {
     "JUPYTERHUB_ACTIVITY_INTERVAL": str(hs.activity_interval),
     # The learner's JupyterLab settings (hubconfig/singleuser), for local spawners.
     "JUPYTER_CONFIG_PATH": str(Path(__file__).resolve().parent / "singleuser"),
 }
+if hs.spawner in ("fork", "local"):
+    # Learners share the hub's Python environment: `%pip install` in a workshop would write into
+    # it (the portal's own .venv on the embedded default) and change every other learner's. Their
+    # installs go to their home instead, first on their kernels' path.
+    c.Spawner.environment.update({"PIP_TARGET": learner_packages, "PYTHONPATH": learner_packages})
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 60
 

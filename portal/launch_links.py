@@ -20,11 +20,15 @@ def puller_repo_url(*, configured: str, source: str) -> str:
 
 
 def lab_urlpath_build(*, target_dir: str, folder: str, notebook: str) -> str:
-    """Return JupyterLab's path to a workshop's notebook, each path segment URL-encoded."""
+    """Return JupyterLab's path to a workshop's notebook, each path segment URL-encoded.
+
+    `?reset` makes JupyterLab start from a clean workspace: the learner sees exactly this
+    notebook, not tabs (or a "select kernel" dialog) restored from an earlier workshop.
+    """
     parts = [p for p in f"{target_dir}/{folder}/{notebook}".split("/") if p not in ("", ".")]
     if ".." in parts:
         raise ValueError("a launch path never climbs out of the learner's home")
-    return "lab/tree/" + "/".join(quote(part, safe="") for part in parts)
+    return "lab/tree/" + "/".join(quote(part, safe="") for part in parts) + "?reset"
 
 
 def launch_url_build(*, hub_url: str, repo: str, branch: str, target_dir: str, folder: str, notebook: str) -> str:

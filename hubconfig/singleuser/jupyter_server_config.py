@@ -12,6 +12,9 @@ c = get_config()  # noqa: F821 - provided by Jupyter's config loader
 
 # Learners are in a workshop: no news or update pop-up over the first notebook.
 c.LabApp.news_url = None
+# Learners do not install JupyterLab extensions in a workshop (and a server here has no route
+# to PyPI): the read-only manager lists what is installed without querying an index.
+c.LabApp.extension_manager = "readonly"
 c.LabApp.app_settings_dir = str(Path(__file__).resolve().parent / "lab-settings")
 
 # --- Fast stops -------------------------------------------------------------------------------

@@ -138,6 +138,8 @@ def hub(live_server, fake_github, hub_content, tmp_path_factory) -> Iterator[Hub
         "GITHUB_ALLOWED_ORGS": ORG,
         "CAPACITY_MAX_SERVERS": "4",
         "HUB_ACTIVITY_INTERVAL": "60",
+        # The hub stops every server when the session's hub ends: nothing outlives the tests.
+        "HUB_KEEP_SERVERS_ON_RESTART": "false",
     }
     log = data / "hub.log"
     with open(log, "w") as out:

@@ -108,3 +108,32 @@ def test_a_waiting_learner_sees_their_place_move_and_the_workshop_opens_by_itsel
     finally:
         admission.queue_leave(user="ahead")
         servers_stop_all(hub, ["blocker", "waiter"])
+
+
+def test_a_later_launch_opens_only_the_workshops_first_notebook(hub, workshop, fake_github):
+    """Tabs left open in an earlier session are not restored over the notebook Launch opens."""
+    fake_github.add_user("relauncher", orgs=(ORG,))
+    fake_github.approve_as = "relauncher"
+    try:
+        with chromium() as browser:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(f"{hub.portal_url}/workshops/{workshop.slug}/")
+            page.get_by_role("link", name="Sign in with GitHub to launch").click()
+            page.locator("#launch").click()
+            notebook_open(page, "0-Welcome.ipynb", timeout=120_000)
+            # The learner opens another notebook; JupyterLab saves it in the workspace.
+            page.goto(f"{hub.url}/user/relauncher/lab/tree/workshops/intro-api/1-Calls.ipynb")
+            try:
+                notebook_open(page, "1-Calls.ipynb", timeout=120_000)
+            except Exception:
+                screenshot(page, "relaunch-failure")
+                raise
+            page.wait_for_timeout(1500)  # the workspace is saved after a change
+            page.goto(f"{hub.portal_url}/workshops/{workshop.slug}/")
+            page.locator("#launch").click()
+            notebook_open(page, "0-Welcome.ipynb", timeout=120_000)
+            page.wait_for_timeout(1500)  # a restored tab would be back by now
+            tabs = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab").all_inner_texts()
+            assert [t.strip() for t in tabs] == ["0-Welcome.ipynb"], tabs
+    finally:
+        hub.stop_server("relauncher")

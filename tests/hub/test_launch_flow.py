@@ -21,7 +21,8 @@ def test_octocat_signs_in_launches_and_lands_in_the_first_notebook(hub, workshop
     launch_url = person.launch(workshop.slug)
     assert launch_url.startswith(f"{hub.url}/hub/user-redirect/git-pull?")
     lab_url = person.pull(launch_url, "octocat")
-    assert lab_url == f"{hub.url}/user/octocat/lab/tree/workshops/{WORKSHOP}/0-Welcome.ipynb"
+    # A clean workspace: exactly this notebook, nothing restored from an earlier workshop.
+    assert lab_url == f"{hub.url}/user/octocat/lab/tree/workshops/{WORKSHOP}/0-Welcome.ipynb?reset"
 
     lab = person.http.get(lab_url)
     assert lab.status_code == 200 and "JupyterLab" in lab.text

@@ -30,7 +30,7 @@ def test_defaults_are_the_embedded_local_stack(tmp_path):
     assert hs.hub_url == "http://127.0.0.1:8001" and hs.portal_url == "http://127.0.0.1:8000"
     assert hs.hub_api_url == "http://127.0.0.1:8001/hub/api"
     assert hs.portal_oauth_redirect_uri == "http://127.0.0.1:8000/accounts/callback"
-    assert not hs.use_github and hs.hub_on_loopback and hs.spawner == "simple"
+    assert not hs.use_github and hs.hub_on_loopback and hs.spawner == "fork"
     assert hs.activity_interval == 60 and hs.capacity >= 1
     # Reading the contract touches no file: the token files are made by the hub (or start.sh).
     assert not (tmp_path / "hub").exists() and hs.portal_service_token == ""

@@ -28,13 +28,13 @@ def test_link_has_the_documented_shape():
     )
     assert url == (
         "http://127.0.0.1:8001/hub/user-redirect/git-pull?repo=https%3A%2F%2Fgithub.com%2Fhpe%2Fworkshops"
-        "&branch=main&targetpath=workshops&urlpath=lab%2Ftree%2Fworkshops%2Fredfish-101%2F0-ReadMeFirst.ipynb"
+        "&branch=main&targetpath=workshops&urlpath=lab%2Ftree%2Fworkshops%2Fredfish-101%2F0-ReadMeFirst.ipynb%3Freset"
     )
 
 
 def test_spaces_and_symbols_are_encoded_once_in_the_path_and_again_in_the_query():
     path = lab_urlpath_build(target_dir="workshops", folder="My Lab & more", notebook="1 #intro?.ipynb")
-    assert path == "lab/tree/workshops/My%20Lab%20%26%20more/1%20%23intro%3F.ipynb"
+    assert path == "lab/tree/workshops/My%20Lab%20%26%20more/1%20%23intro%3F.ipynb?reset"
 
 
 def test_a_path_never_climbs_out_of_the_home():
