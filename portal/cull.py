@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import redis
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -292,6 +293,16 @@ def servers_cull(*, now: datetime | None = None, dry_run: bool = False, hub: Hub
         except LockBusy:
             log.info("cull skipped: another run holds the lock")
             return CullReport(run=None, outcome=CullRun.Outcome.BUSY)
+        except redis.RedisError as error:
+            # No lock store, no pass: two passes at once could stop the same server twice.
+            log.error("cull skipped: the lock store (Redis) is unavailable: %s", error)
+            run = CullRun.objects.create(
+                started_at=now,
+                finished_at=timezone.now(),
+                outcome=CullRun.Outcome.FAILED,
+                error=f"The lock store (Redis) is unavailable, so no pass ran: {error}"[:2000],
+            )
+            return CullReport(run=run, outcome=run.outcome)
     finally:
         if own_client:
             hub.close()

@@ -3,6 +3,7 @@ as failed with the hub's answer recorded, and is not backed off."""
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from collections.abc import Iterator
@@ -121,3 +122,15 @@ def test_an_answer_that_cannot_be_read_ends_the_run_as_failed_not_running(garble
     [run] = CullRun.objects.all()
     assert run.outcome == CullRun.Outcome.FAILED and run.finished_at is not None
     assert run.error.startswith("JSONDecodeError")
+
+
+def test_without_redis_a_pass_does_not_run_and_says_why(refusing_hub, cull_settings):
+    """Two passes at once could stop a server twice: without the lock store nothing is culled,
+    and the run and the command say so instead of a traceback."""
+    cull_settings.HUB_API_URL = refusing_hub
+    cull_settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    out, err = io.StringIO(), io.StringIO()
+    call_command("cull", stdout=out, stderr=err)
+    [run] = CullRun.objects.all()
+    assert run.outcome == CullRun.Outcome.FAILED and "lock store (Redis) is unavailable" in run.error
+    assert "outcome failed" in out.getvalue() and "lock store (Redis) is unavailable" in err.getvalue()
