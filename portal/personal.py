@@ -1,0 +1,105 @@
+"""The personal parts of a shared cached page: who is signed in, their CSRF token, the hub notice.
+
+A catalog page is rendered once per catalog version as a *shell* and cached for everyone; the
+parts that differ between people are rendered as random markers and filled in per request by
+`page_personalise`. The markers are made per process, so content from the repository cannot
+guess them; the shell holds no one's name or token, so nothing personal is ever cached or
+served to someone else. Templates show personal data only as `{{ user.username }}` (escaped
+HTML text), `user.is_authenticated` and `{% csrf_token %}`; `tests/catalog/test_views.py` holds
+the filled page to the uncached one.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.contrib.messages import get_messages
+from django.http import HttpRequest
+from django.middleware.csrf import get_token
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from portal.hub import hub_breaker
+
+# The request attribute that asks the templates for a shell: "anonymous" or "signed-in".
+SHELL_ATTR = "page_shell"
+ANONYMOUS, SIGNED_IN = "anonymous", "signed-in"
+
+_TOKEN = secrets.token_hex(12)
+USER_MARKER = f"personal-user-{_TOKEN}"
+CSRF_MARKER = f"personal-csrf-{_TOKEN}"
+NOTICE_MARKER = f"<!--personal-notice-{_TOKEN}-->"
+
+HUB_NOTICE = (
+    '<p class="server-banner hub-notice" id="hub-notice" role="status">The notebook hub is not answering right now: '
+    "launching and “My server” are unavailable for a moment. Browsing and downloads work as usual.</p>"
+)
+
+
+class ShellUser:
+    """Who a signed-in shell is rendered for: anyone signed in, named by a marker."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    username = USER_MARKER
+
+    def get_username(self) -> str:
+        return USER_MARKER
+
+    def __str__(self) -> str:
+        return USER_MARKER
+
+
+def hub_down() -> bool:
+    """Tell whether the hub's circuit breaker is open in this process (no I/O)."""
+    return hub_breaker(
+        api_url=settings.HUB_API_URL,
+        failures=settings.HUB_BREAKER_FAILURES,
+        cooldown=settings.HUB_BREAKER_COOLDOWN,
+        concurrency=settings.HUB_PAGE_CONCURRENCY,
+    ).is_open()
+
+
+def hub_notice_html() -> SafeString:
+    """Return the "hub not answering" notice while the breaker is open, else an empty string."""
+    return mark_safe(HUB_NOTICE) if hub_down() else mark_safe("")  # noqa: S308 - constant HTML
+
+
+def page_context(request: HttpRequest) -> dict:
+    """Return the template values for the personal parts: real ones, or markers for a shell.
+
+    Called by the context processor, after Django's own (csrf, auth, messages), so a shell's
+    markers replace the person's values.
+    """
+    mode = getattr(request, SHELL_ATTR, None)
+    if mode is None:
+        return {"hub_notice": hub_notice_html()}
+    context = {"hub_notice": mark_safe(NOTICE_MARKER), "csrf_token": CSRF_MARKER}  # noqa: S308 - constant
+    if mode == SIGNED_IN:
+        context |= {"user": ShellUser(), "messages": ()}
+    return context
+
+
+def page_mode(request: HttpRequest) -> str | None:
+    """Return which shell serves this request ("anonymous" or "signed-in"), or None when the page
+    must be rendered for this request alone (messages waiting to be shown)."""
+    if settings.SESSION_COOKIE_NAME not in request.COOKIES and "messages" not in request.COOKIES:
+        return ANONYMOUS  # no session, no message: nothing to look up
+    if len(get_messages(request)):  # counted, not consumed: the rendered page shows them
+        return None
+    return SIGNED_IN if request.user.is_authenticated else ANONYMOUS
+
+
+def page_personalise(*, request: HttpRequest, body: bytes) -> bytes:
+    """Fill a shell's markers in for this request: the hub notice, the CSRF token, the name."""
+    body = body.replace(NOTICE_MARKER.encode(), hub_notice_html().encode())
+    if CSRF_MARKER.encode() in body:
+        body = body.replace(CSRF_MARKER.encode(), get_token(request).encode())
+    if USER_MARKER.encode() in body:
+        name = request.user.get_username() if request.user.is_authenticated else ""
+        body = body.replace(USER_MARKER.encode(), escape(name).encode())
+    return body
