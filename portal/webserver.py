@@ -65,8 +65,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     # Imported once the arguments are read: --help needs no settings.
+    from django.urls import get_resolver
+
     from portal.wsgi import application
 
+    # Load every view now (seconds of imports), not in the first visitor's request.
+    get_resolver().resolve("/")
     waitress.serve(
         application, **serve_options(listen=args.listen, threads=args.threads, trusted_proxy=args.trusted_proxy)
     )
