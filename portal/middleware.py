@@ -40,15 +40,11 @@ class HealthProbeMiddleware:
 def _url_problem(*, path: str, query: str) -> str | None:
     """Return why a request's path or query cannot be served, or None.
 
-    path is the WSGI PATH_INFO (percent-decoded bytes as latin-1), query the raw QUERY_STRING.
+    path is the decoded path (Django has already re-percent-encoded bytes that are not UTF-8, so
+    only a NUL can be left), query the raw QUERY_STRING.
     """
-    raw_path = path.encode("latin-1", "replace")
-    if b"\x00" in raw_path:
+    if "\x00" in path:
         return "The address contains a NUL character."
-    try:
-        raw_path.decode("utf-8")
-    except UnicodeDecodeError:
-        return "The address is not valid UTF-8."
     if _BAD_PERCENT.search(query):
         return "The query string has a malformed percent-encoding (a % must be followed by two hex digits)."
     decoded = unquote_to_bytes(query.replace("+", " ").encode("latin-1", "replace"))
@@ -62,7 +58,7 @@ def _url_problem(*, path: str, query: str) -> str | None:
 
 
 class MalformedRequestMiddleware:
-    """Refuse a URL no browser sends (NUL bytes, broken percent-encoding, non-UTF-8) with a 400.
+    """Refuse a URL no browser sends (NUL bytes, broken percent-encoding, a non-UTF-8 query) with a 400.
 
     Without it a NUL in a search or filter reaches PostgreSQL, which rejects it with an error the
     visitor sees as a 500; other malformed values would be silently altered by the decoders.
@@ -72,7 +68,7 @@ class MalformedRequestMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        problem = _url_problem(path=request.META.get("PATH_INFO", ""), query=request.META.get("QUERY_STRING", ""))
+        problem = _url_problem(path=request.path_info, query=request.META.get("QUERY_STRING", ""))
         if problem is None:
             return self.get_response(request)
         if request.path_info.startswith("/api/") or request.path_info.startswith("/github/"):
