@@ -348,6 +348,18 @@ def service_token(*, configured: str, path) -> str:
         raise HubUnavailable(str(error)) from None
 
 
+def hub_page_breaker() -> HubBreaker:
+    """Return the process's breaker for the configured hub, with the limits from Django settings."""
+    from django.conf import settings  # as in hub_client_build: only the factories need Django
+
+    return hub_breaker(
+        api_url=settings.HUB_API_URL,
+        failures=settings.HUB_BREAKER_FAILURES,
+        cooldown=settings.HUB_BREAKER_COOLDOWN,
+        concurrency=settings.HUB_PAGE_CONCURRENCY,
+    )
+
+
 def hub_client_build(*, token: str | None = None, timeout: float | None = None, public_url: str = "") -> HubClient:
     """Build the hub client from Django settings: the portal's service token and timeout unless told.
 
@@ -359,17 +371,7 @@ def hub_client_build(*, token: str | None = None, timeout: float | None = None, 
     # Imported here: only this factory needs Django; the client and its types work without settings.
     from django.conf import settings
 
-    page_path = token is None and timeout is None
-    breaker = (
-        hub_breaker(
-            api_url=settings.HUB_API_URL,
-            failures=settings.HUB_BREAKER_FAILURES,
-            cooldown=settings.HUB_BREAKER_COOLDOWN,
-            concurrency=settings.HUB_PAGE_CONCURRENCY,
-        )
-        if page_path
-        else None
-    )
+    breaker = hub_page_breaker() if token is None and timeout is None else None
     if breaker is not None and breaker.is_open():
         # Skipped before reading the token or opening a connection pool.
         raise HubSkipped(f"The hub is not being asked for {breaker.seconds_left():.0f} s after failing.")

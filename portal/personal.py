@@ -20,7 +20,7 @@ from django.middleware.csrf import get_token
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from portal.hub import hub_breaker
+from portal.hub import hub_page_breaker
 
 # The request attribute that asks the templates for a shell: "anonymous" or "signed-in".
 SHELL_ATTR = "page_shell"
@@ -56,12 +56,7 @@ class ShellUser:
 
 def hub_down() -> bool:
     """Tell whether the hub's circuit breaker is open in this process (no I/O)."""
-    return hub_breaker(
-        api_url=settings.HUB_API_URL,
-        failures=settings.HUB_BREAKER_FAILURES,
-        cooldown=settings.HUB_BREAKER_COOLDOWN,
-        concurrency=settings.HUB_PAGE_CONCURRENCY,
-    ).is_open()
+    return hub_page_breaker().is_open()
 
 
 def hub_notice_html() -> SafeString:

@@ -31,8 +31,8 @@ def _timed(call):
 
 
 def test_after_three_timeouts_every_page_says_hub_unavailable_at_once(settings, workshop, frozen_hub: FrozenHub):
-    """A learner's pages wait HUB_TIMEOUT three times, then launch, "My server" and the stop
-    warning answer at once with a clear message, and the catalog says the hub is not answering."""
+    """A learner's pages wait HUB_TIMEOUT three times, then launch, "My server", the stop warning
+    and sign-in answer at once with a clear message, and the catalog says the hub is not answering."""
     settings.HUB_TIMEOUT = 0.3
     assert settings.HUB_BREAKER_FAILURES == 3
     client = Client()
@@ -52,6 +52,9 @@ def test_after_three_timeouts_every_page_says_hub_unavailable_at_once(settings, 
     assert launch.status_code == 503 and seconds < 0.2
     assert "The notebook hub is unavailable" in launch.content.decode()
     assert "Please try again in a moment." in launch.content.decode()
+    signin, seconds = _timed(lambda: Client().get("/accounts/login?next=/workshops/"))
+    assert signin.status_code == 503 and seconds < 0.2
+    assert "The notebook hub is unavailable" in signin.content.decode()
     catalog, seconds = _timed(lambda: client.get("/workshops/"))
     assert catalog.status_code == 200 and seconds < 0.5
     assert "The notebook hub is not answering right now" in catalog.content.decode()
