@@ -41,20 +41,33 @@ class HubBreaker:
 
     A hub that hangs must not hold the portal's request threads: after `failures` failures in a
     row (timeouts, refused connections, 5xx) calls are skipped for `cooldown` seconds and fail at
-    once (HubSkipped); then one trial call goes through, and its success closes the breaker. At
-    most `concurrency` calls wait on the hub at a time; one more fails at once instead of queueing,
-    so the threads left serve the catalog whatever the hub does. `clock` is injected for tests
-    (monotonic seconds).
+    once (HubSkipped); then one trial call goes through, and its success closes the breaker.
+
+    A bulkhead too: at most `concurrency` calls are with the hub at a time. While the hub is
+    healthy (no failure since the last success) up to `queue` more wait for a slot, `wait` seconds
+    at most (a launch storm is served); any other call fails at once. So at most concurrency +
+    queue request threads ever wait on the hub, and the server's other threads serve the catalog
+    whatever the hub does. `clock` is injected for tests (monotonic seconds).
     """
 
     def __init__(
-        self, *, failures: int, cooldown: float, concurrency: int, clock: Callable[[], float] = time.monotonic
+        self,
+        *,
+        failures: int,
+        cooldown: float,
+        concurrency: int,
+        queue: int = 0,
+        wait: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.failures_allowed = max(1, failures)
         self.cooldown = cooldown
+        self.queue = max(0, queue)
+        self.wait = wait
         self.clock = clock
         self._slots = threading.BoundedSemaphore(max(1, concurrency))
         self._lock = threading.Lock()
+        self._waiting = 0
         self._failures = 0
         self._open_until = 0.0  # clock value before which calls are skipped
         self._trial = False  # a trial call is in flight after a cool-down
@@ -84,6 +97,26 @@ class HubBreaker:
             self._trial = True  # cool-down over: this call is the trial
             return True
 
+    def _slot_take(self) -> bool:
+        """Take a slot: at once, or after waiting in the bounded queue while the hub is healthy."""
+        if self._slots.acquire(blocking=False):
+            return True
+        with self._lock:
+            if self._failures or self._waiting >= self.queue or self.wait <= 0:
+                return False
+            self._waiting += 1
+        try:
+            taken = self._slots.acquire(timeout=self.wait)
+        finally:
+            with self._lock:
+                self._waiting -= 1
+        with self._lock:
+            failed = self._failures > 0
+        if taken and failed:  # a call ahead failed meanwhile: do not send one more to a sick hub
+            self._slots.release()
+            return False
+        return taken
+
     def _record(self, *, ok: bool) -> None:
         with self._lock:
             self._trial = False
@@ -102,11 +135,11 @@ class HubBreaker:
         the hub answered) counts as a success.
         """
         trial = self._admit()
-        if not self._slots.acquire(blocking=False):
+        if not self._slot_take():
             if trial:
                 with self._lock:
                     self._trial = False
-            raise HubSkipped("Too many requests are already waiting on the hub.")
+            raise HubSkipped("Too many requests are already waiting on the hub, or it stopped answering.")
         try:
             yield
         except HubUnavailable:
@@ -130,12 +163,16 @@ _breakers: dict[str, HubBreaker] = {}
 _breakers_lock = threading.Lock()
 
 
-def hub_breaker(*, api_url: str, failures: int = 3, cooldown: float = 30.0, concurrency: int = 4) -> HubBreaker:
+def hub_breaker(
+    *, api_url: str, failures: int = 3, cooldown: float = 30.0, concurrency: int = 8, queue: int = 4, wait: float = 2.0
+) -> HubBreaker:
     """Return the process's breaker for the hub at api_url (made with these limits on first use)."""
     key = api_url.rstrip("/")
     with _breakers_lock:
         if key not in _breakers:
-            _breakers[key] = HubBreaker(failures=failures, cooldown=cooldown, concurrency=concurrency)
+            _breakers[key] = HubBreaker(
+                failures=failures, cooldown=cooldown, concurrency=concurrency, queue=queue, wait=wait
+            )
         return _breakers[key]
 
 
@@ -357,6 +394,8 @@ def hub_page_breaker() -> HubBreaker:
         failures=settings.HUB_BREAKER_FAILURES,
         cooldown=settings.HUB_BREAKER_COOLDOWN,
         concurrency=settings.HUB_PAGE_CONCURRENCY,
+        queue=settings.HUB_PAGE_QUEUE,
+        wait=settings.HUB_TIMEOUT,
     )
 
 

@@ -114,6 +114,30 @@ def test_at_most_a_few_calls_wait_on_the_hub_at_once(frozen_hub: FrozenHub):
     hub.close()
 
 
+def test_while_the_hub_is_healthy_a_few_more_calls_wait_for_a_slot(frozen_hub: FrozenHub):
+    """A launch storm: past the slots, a bounded queue waits (HUB_TIMEOUT at most); past the
+    queue, calls fail at once, so the threads waiting on the hub stay bounded."""
+    breaker = HubBreaker(failures=3, cooldown=30, concurrency=1, queue=1, wait=5)
+    hub = HubClient(api_url=frozen_hub.api_url, token="t" * 32, timeout=5, breaker=breaker)
+    names: list[str] = []
+    calls = [threading.Thread(target=lambda n=n: names.append(hub.user_get(name=n).name)) for n in ("a", "b")]
+    calls[0].start()
+    while frozen_hub.requests < 1:
+        time.sleep(0.01)
+    calls[1].start()  # waits for the slot
+    time.sleep(0.2)
+    assert frozen_hub.requests == 1
+    started = time.perf_counter()
+    with pytest.raises(HubSkipped):
+        hub.user_get(name="c")  # the queue is full: at once
+    assert time.perf_counter() - started < 0.1
+    frozen_hub.thaw()
+    for thread in calls:
+        thread.join(5)
+    assert sorted(names) == ["a", "b"]
+    hub.close()
+
+
 def test_the_culler_keeps_its_own_back_off(settings):
     """Only the page path shares the breaker: the culler's client (own token and timeout) has none."""
     assert hub_client_build().breaker is not None
