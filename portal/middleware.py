@@ -32,7 +32,7 @@ class HealthProbeMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         probe = HEALTH_PROBES.get(request.path_info)
-        if probe is not None and request.method in ("GET", "HEAD"):
+        if probe is not None and request.method == "GET":
             return probe(request)
         return self.get_response(request)
 

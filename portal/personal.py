@@ -11,9 +11,13 @@ the filled page to the uncached one.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+import threading
 
+from cachetools import TTLCache
 from django.conf import settings
+from django.contrib.auth.signals import user_logged_out
 from django.contrib.messages import get_messages
 from django.http import HttpRequest
 from django.middleware.csrf import get_token
@@ -30,6 +34,14 @@ _TOKEN = secrets.token_hex(12)
 USER_MARKER = f"personal-user-{_TOKEN}"
 CSRF_MARKER = f"personal-csrf-{_TOKEN}"
 NOTICE_MARKER = f"<!--personal-notice-{_TOKEN}-->"
+
+# Who a session belongs to, remembered this long (seconds) per process, so a cached page costs a
+# signed-in learner no database query. Only what a page *shows* depends on it (the name in the
+# header, the launch form instead of "sign in"); every action loads the session and user itself.
+# A sign-out in this process forgets at once; elsewhere the name may show this long after.
+SIGNED_IN_TTL = 10
+_names: TTLCache = TTLCache(maxsize=20_000, ttl=SIGNED_IN_TTL)
+_names_lock = threading.Lock()
 
 HUB_NOTICE = (
     '<p class="server-banner hub-notice" id="hub-notice" role="status">The notebook hub is not answering right now: '
@@ -79,14 +91,47 @@ def page_context(request: HttpRequest) -> dict:
     return context
 
 
+def _session_digest(session_key: str) -> str:
+    return hashlib.sha256(session_key.encode()).hexdigest()
+
+
+def signed_in_name(request: HttpRequest) -> str:
+    """Return the name of the learner signed in with this request's session, "" for nobody
+    (remembered per session for SIGNED_IN_TTL seconds: no database query when known)."""
+    session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+    if not session_key:
+        return ""
+    digest = _session_digest(session_key)
+    with _names_lock:
+        name = _names.get(digest)
+    if name is None:
+        name = request.user.get_username() if request.user.is_authenticated else ""
+        with _names_lock:
+            _names[digest] = name
+    return name
+
+
+def _forget_on_sign_out(sender, request: HttpRequest | None = None, **kwargs) -> None:
+    """Forget a session's name when its learner signs out (sent before the session is flushed)."""
+    session_key = getattr(getattr(request, "session", None), "session_key", None)
+    if session_key:
+        with _names_lock:
+            _names.pop(_session_digest(session_key), None)
+
+
+user_logged_out.connect(_forget_on_sign_out, dispatch_uid="portal.personal.forget_on_sign_out")
+
+
 def page_mode(request: HttpRequest) -> str | None:
     """Return which shell serves this request ("anonymous" or "signed-in"), or None when the page
     must be rendered for this request alone (messages waiting to be shown)."""
     if settings.SESSION_COOKIE_NAME not in request.COOKIES and "messages" not in request.COOKIES:
         return ANONYMOUS  # no session, no message: nothing to look up
-    if len(get_messages(request)):  # counted, not consumed: the rendered page shows them
+    # Counted, not consumed (the rendered page shows them); without a messages cookie this reads
+    # nothing (messages go to the cookie first, to the session only when they overflow it).
+    if len(get_messages(request)):
         return None
-    return SIGNED_IN if request.user.is_authenticated else ANONYMOUS
+    return SIGNED_IN if signed_in_name(request) else ANONYMOUS
 
 
 def page_personalise(*, request: HttpRequest, body: bytes) -> bytes:
@@ -95,6 +140,5 @@ def page_personalise(*, request: HttpRequest, body: bytes) -> bytes:
     if CSRF_MARKER.encode() in body:
         body = body.replace(CSRF_MARKER.encode(), get_token(request).encode())
     if USER_MARKER.encode() in body:
-        name = request.user.get_username() if request.user.is_authenticated else ""
-        body = body.replace(USER_MARKER.encode(), escape(name).encode())
+        body = body.replace(USER_MARKER.encode(), escape(signed_in_name(request)).encode())
     return body
