@@ -101,9 +101,11 @@ def test_slow_clients_cannot_starve_the_portal(tmp_path, workshops):
             trickler.join(5)
             for sock in slow:
                 sock.close()
+    # A starved server answers nothing until the slow clients give up (httpx would time out at 5 s);
+    # the bounds leave room for a machine shared with other test runs.
     assert len(healthz) >= 10
-    assert max(healthz) < 1.0 and statistics.median(healthz) < 0.2, healthz
-    assert max(catalog) < 1.0, catalog
+    assert max(healthz) < 2.0 and statistics.median(healthz) < 0.2, healthz
+    assert max(catalog) < 2.0 and statistics.median(catalog) < 0.2, catalog
 
 
 def test_a_frozen_hub_holds_no_request_thread_and_pages_say_so(tmp_path, workshops, frozen_hub: FrozenHub):
@@ -146,8 +148,9 @@ def test_a_frozen_hub_holds_no_request_thread_and_pages_say_so(tmp_path, worksho
             stop.set()
             for thread in learners:
                 thread.join(15)
-    # HUB_TIMEOUT is 2 s: any catalog request that waited on the hub would show it.
-    assert max(anonymous) < 1.0 and max(signed_in) < 1.0, (anonymous, signed_in)
+    # HUB_TIMEOUT is 2 s: any catalog request that waited on the hub would take longer than that.
+    assert max(anonymous) < 1.5 and max(signed_in) < 1.5, (anonymous, signed_in)
+    assert statistics.median(anonymous) < 0.2 and statistics.median(signed_in) < 0.2
     assert status.status_code == 503 and status.json() == {"error": "The notebook hub is unavailable."}
     assert status_seconds < 0.5
     assert "The notebook hub is not answering right now" in page and ">ada<" in page
