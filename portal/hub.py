@@ -282,9 +282,13 @@ class HubClient:
     def version(self) -> str:
         """Return the hub's version (its API root answers without a token: a liveness probe)."""
         response = self._request("GET", "/")
-        if response.status_code != 200:
-            raise HubError(f"GET /: {response.status_code}")
-        return str(response.json().get("version", ""))
+        try:
+            body = response.json() if response.status_code == 200 else None
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise HubError(f"GET /: {response.status_code}, not the hub's API")
+        return str(body.get("version", ""))
 
     @staticmethod
     def _user_path(name: str) -> str:

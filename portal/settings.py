@@ -226,7 +226,8 @@ LOGIN_URL = "accounts:login"
 
 # Catalog pages are cached per process, keyed by the catalog version (checked at most every
 # CATALOG_VERSION_TTL seconds, so a sync shows within that time on every worker), in a memory
-# cache bounded in bytes as well as entries (PAGE_CACHE_MAX_BYTES below).
+# cache bounded in bytes (MAX_BYTES per process) as well as entries; a page over
+# PAGE_CACHE_MAX_PAGE_BYTES (below) is served but not stored.
 CACHES = {
     "default": {
         "BACKEND": "portal.memory_cache.BoundedMemoryCache",
