@@ -33,27 +33,27 @@ def _timed(call):
 def test_after_three_timeouts_every_page_says_hub_unavailable_at_once(settings, workshop, frozen_hub: FrozenHub):
     """A learner's pages wait HUB_TIMEOUT three times, then launch, "My server", the stop warning
     and sign-in answer at once with a clear message, and the catalog says the hub is not answering."""
-    settings.HUB_TIMEOUT = 0.3
+    settings.HUB_TIMEOUT = 1.0  # anything that waited on the hub would take that long
     assert settings.HUB_BREAKER_FAILURES == 3
     client = Client()
     client.force_login(User.objects.create(username="ada"))
     for _ in range(3):
         response, seconds = _timed(lambda: client.get("/me/server.json"))
-        assert response.status_code == 503 and seconds >= 0.3
+        assert response.status_code == 503 and seconds >= 1.0
     assert frozen_hub.requests == 3
 
     status, seconds = _timed(lambda: client.get("/me/server.json"))
     assert status.status_code == 503 and status.json() == {"error": "The notebook hub is unavailable."}
-    assert seconds < 0.2
+    assert seconds < 0.5
     page, seconds = _timed(lambda: client.get("/me/server"))
-    assert page.status_code == 503 and seconds < 0.2
+    assert page.status_code == 503 and seconds < 0.5
     assert "The notebook hub is unavailable" in page.content.decode()
     launch, seconds = _timed(lambda: client.post("/workshops/intro/launch"))
-    assert launch.status_code == 503 and seconds < 0.2
+    assert launch.status_code == 503 and seconds < 0.5
     assert "The notebook hub is unavailable" in launch.content.decode()
     assert "Please try again in a moment." in launch.content.decode()
     signin, seconds = _timed(lambda: Client().get("/accounts/login?next=/workshops/"))
-    assert signin.status_code == 503 and seconds < 0.2
+    assert signin.status_code == 503 and seconds < 0.5
     assert "The notebook hub is unavailable" in signin.content.decode()
     catalog, seconds = _timed(lambda: client.get("/workshops/"))
     assert catalog.status_code == 200 and seconds < 0.5
@@ -105,7 +105,7 @@ def test_at_most_a_few_calls_wait_on_the_hub_at_once(frozen_hub: FrozenHub):
     started = time.perf_counter()
     with pytest.raises(HubSkipped, match="Too many requests"):
         hub.user_get(name="bob")
-    assert time.perf_counter() - started < 0.1
+    assert time.perf_counter() - started < 0.5
     assert frozen_hub.requests == 2
     frozen_hub.thaw()
     for thread in waiting:
@@ -130,7 +130,7 @@ def test_while_the_hub_is_healthy_a_few_more_calls_wait_for_a_slot(frozen_hub: F
     started = time.perf_counter()
     with pytest.raises(HubSkipped):
         hub.user_get(name="c")  # the queue is full: at once
-    assert time.perf_counter() - started < 0.1
+    assert time.perf_counter() - started < 0.5
     frozen_hub.thaw()
     for thread in calls:
         thread.join(5)
@@ -145,7 +145,7 @@ def test_the_culler_keeps_its_own_back_off(settings):
 
 
 def test_readiness_reports_a_hub_not_asked_while_the_breaker_is_open(client, settings, frozen_hub: FrozenHub):
-    settings.HUB_TIMEOUT = 0.2
+    settings.HUB_TIMEOUT = 1.0
     for _ in range(3):
         assert client.get("/readyz").json()["checks"]["hub"] == "unreachable"
     report, seconds = _timed(lambda: client.get("/readyz").json())
