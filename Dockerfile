@@ -14,4 +14,6 @@ COPY . .
 RUN DEBUG=false SECRET_KEY=build-only python manage.py collectstatic --noinput -v0
 ENV PORTAL_VAR_DIR=/data DEBUG=false
 EXPOSE 8000
-CMD ["gunicorn", "portal.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# waitress (portal/webserver.py): whole requests are read before a thread sees them, so slow
+# clients cannot hold the portal; docker compose's production profile puts Caddy (TLS) in front.
+CMD ["python", "-m", "portal.webserver", "--listen", "0.0.0.0:8000"]

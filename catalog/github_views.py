@@ -32,14 +32,54 @@ def _read_body(request: HttpRequest, limit: int) -> bytes | None:
     return None if len(body) > limit else body
 
 
+# GitHub's payloads nest about ten levels deep; a hundred leaves room and keeps every later walk
+# over the payload (storing it, reading it) far from Python's recursion limit.
+MAX_JSON_DEPTH = 100
+
+
+def _depth_within(value: object, limit: int) -> bool:
+    """Tell whether value nests at most limit lists/objects deep (iteratively: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return False
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return True
+
+
 def _payload(body: bytes, content_type: str) -> object:
-    """Decode the JSON payload (or GitHub's form-encoded variant); ValueError if malformed."""
+    """Decode the JSON payload (or GitHub's form-encoded variant); ValueError if malformed or
+    nested deeper than MAX_JSON_DEPTH."""
     if content_type.startswith("application/x-www-form-urlencoded"):
-        values = parse_qs(body.decode("utf-8"), strict_parsing=True).get("payload")
+        try:
+            values = parse_qs(body.decode("utf-8"), strict_parsing=True).get("payload")
+        except UnicodeDecodeError:
+            raise
+        except ValueError:  # its message quotes the body: say it in our words
+            raise ValueError("not form-encoded") from None
         if not values:
             raise ValueError("form-encoded delivery without a 'payload' field")
-        return json.loads(values[0])
-    return json.loads(body.decode("utf-8"))
+        text = values[0]
+    else:
+        text = body.decode("utf-8")
+    try:
+        payload = json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    if not _depth_within(payload, MAX_JSON_DEPTH):
+        raise ValueError("JSON nested too deeply")
+    return payload
+
+
+def _reason(error: ValueError) -> str:
+    """Say what was wrong with a payload in a few words (never echoing its content)."""
+    if isinstance(error, UnicodeDecodeError):
+        return "not UTF-8"
+    if isinstance(error, json.JSONDecodeError):
+        return f"{error.msg} at line {error.lineno} column {error.colno}"
+    return str(error)
 
 
 @csrf_exempt  # authenticated by the HMAC signature; GitHub has no CSRF token
@@ -61,8 +101,8 @@ def github_webhook(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"error": "missing X-GitHub-Event or X-GitHub-Delivery"}, status=400)
     try:
         payload = _payload(body, request.content_type or "")
-    except (ValueError, UnicodeDecodeError):
-        return JsonResponse({"error": "malformed JSON payload"}, status=400)
+    except ValueError as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors too
+        return JsonResponse({"error": f"malformed JSON payload: {_reason(error)}"}, status=400)
     outcome = webhook_receive(delivery_id=delivery, event=event, payload=payload)
     return JsonResponse(outcome.body, status=outcome.status)
 

@@ -22,10 +22,12 @@ from catalog.source_links import repo_web_url, source_links
 # directly must not run script with the portal's origin.
 FILE_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/svg+xml", "image/webp", "text/plain"}
+# The query parameters the catalog page reads (CatalogQuery and the page number): only these are cached.
+CATALOG_PARAMS = ("q", "tag", "product", "level", "kernel", "sort", "page")
 
 
 @require_GET
-@public_page_cache
+@public_page_cache(params=CATALOG_PARAMS)
 def catalog_index(request: HttpRequest) -> HttpResponse:
     """List workshops with search, filters, sort and pagination."""
     query = CatalogQuery.from_params(request.GET)

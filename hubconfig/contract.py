@@ -187,7 +187,7 @@ def hub_settings_from_env(env: Mapping[str, str] | None = None) -> HubSettings:
     if spawner not in SPAWNERS:
         raise ValueError(f"HUB_SPAWNER={spawner!r}: choose one of {', '.join(SPAWNERS)}")
     return HubSettings(
-        debug=env_bool(env, "DEBUG", True),
+        debug=env_bool(env, "DEBUG", False),  # off unless set: `make start` sets it
         hub_url=hub_url,
         hub_bind_url=_str(env, "HUB_BIND_URL", hub_url).rstrip("/"),
         hub_api_url=_str(env, "HUB_API_URL", hub_url + "/hub/api").rstrip("/"),

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from portal.hub import HubUnavailable, service_token
+from portal.hub import HubUnavailable, hub_page_breaker, service_token
 
 log = logging.getLogger(__name__)
 SESSION_KEY = "hub_oauth_pending"
@@ -102,16 +102,21 @@ def hub_oauth_build():
 
 
 def hub_reachable(*, api_url: str, timeout: float = 3.0) -> bool:
-    """Tell whether the hub's API answers (its root needs no token)."""
+    """Tell whether the hub's API answers (its root needs no token); False at once while the
+    pages' circuit breaker is open (portal.hub.HubBreaker), and a failure here counts towards it."""
     try:
-        return httpx.get(api_url + "/", timeout=timeout).status_code == 200
-    except httpx.HTTPError:
+        with hub_page_breaker().guard():
+            try:
+                return httpx.get(api_url + "/", timeout=timeout).status_code == 200
+            except httpx.HTTPError as error:
+                raise HubUnavailable(str(error)) from error
+    except HubUnavailable:
         return False
 
 
 def signin_start(*, next_url: str | None) -> SignInStart:
     """Make a fresh state and PKCE pair and the hub authorize URL that carries them."""
-    if not hub_reachable(api_url=settings.HUB_API_URL):
+    if not hub_reachable(api_url=settings.HUB_API_URL, timeout=settings.HUB_TIMEOUT):
         raise HubUnreachable("The notebook hub is not answering right now.")
     oauth = hub_oauth_build()
     state = secrets.token_urlsafe(24)
@@ -151,6 +156,8 @@ def pending_take(*, session, state: str) -> dict | None:
 
 def signin_finish(*, code: str, code_verifier: str):
     """Exchange the code with the hub, and return the Django user with the hub user's name."""
+    if hub_page_breaker().is_open():  # the hub failed just before: say so at once
+        raise HubUnreachable("The notebook hub is not answering right now.")
     oauth = hub_oauth_build()
     try:
         token = oauth.token_for_code(code, code_verifier=code_verifier)

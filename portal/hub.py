@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -26,6 +29,151 @@ class HubUnavailable(HubError):
 
 class HubFull(HubError):
     """The hub refused to start one more server (active_server_limit or spawn limit)."""
+
+
+class HubSkipped(HubUnavailable):
+    """The circuit breaker answered for the hub without asking it (it failed just before, or too
+    many requests are already waiting on it)."""
+
+
+class HubBreaker:
+    """A circuit breaker and bulkhead for the hub calls a page makes, shared by a process's threads.
+
+    A hub that hangs must not hold the portal's request threads: after `failures` failures in a
+    row (timeouts, refused connections, 5xx) calls are skipped for `cooldown` seconds and fail at
+    once (HubSkipped); then one trial call goes through, and its success closes the breaker.
+
+    A bulkhead too: at most `concurrency` calls are with the hub at a time. While the hub is
+    healthy (no failure since the last success) up to `queue` more wait for a slot, `wait` seconds
+    at most (a launch storm is served); any other call fails at once. So at most concurrency +
+    queue request threads ever wait on the hub, and the server's other threads serve the catalog
+    whatever the hub does. `clock` is injected for tests (monotonic seconds).
+    """
+
+    def __init__(
+        self,
+        *,
+        failures: int,
+        cooldown: float,
+        concurrency: int,
+        queue: int = 0,
+        wait: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.failures_allowed = max(1, failures)
+        self.cooldown = cooldown
+        self.queue = max(0, queue)
+        self.wait = wait
+        self.clock = clock
+        self._slots = threading.BoundedSemaphore(max(1, concurrency))
+        self._lock = threading.Lock()
+        self._waiting = 0
+        self._failures = 0
+        self._open_until = 0.0  # clock value before which calls are skipped
+        self._trial = False  # a trial call is in flight after a cool-down
+
+    def is_open(self) -> bool:
+        """Tell whether calls are being skipped now (no I/O: pages may ask on every request)."""
+        with self._lock:
+            return self._failures >= self.failures_allowed and (self.clock() < self._open_until or self._trial)
+
+    def seconds_left(self) -> float:
+        """Return how long calls are still skipped (0 when the breaker is closed)."""
+        with self._lock:
+            if self._failures < self.failures_allowed:
+                return 0.0
+            return max(0.0, self._open_until - self.clock())
+
+    def _admit(self) -> bool:
+        """Raise HubSkipped unless a call may go to the hub now; return True for the trial call."""
+        with self._lock:
+            if self._failures < self.failures_allowed:
+                return False
+            if self.clock() < self._open_until or self._trial:
+                raise HubSkipped(
+                    f"The hub failed {self._failures} times in a row; not asking it for "
+                    f"{max(0.0, self._open_until - self.clock()):.0f} s."
+                )
+            self._trial = True  # cool-down over: this call is the trial
+            return True
+
+    def _slot_take(self) -> bool:
+        """Take a slot: at once, or after waiting in the bounded queue while the hub is healthy."""
+        if self._slots.acquire(blocking=False):
+            return True
+        with self._lock:
+            if self._failures or self._waiting >= self.queue or self.wait <= 0:
+                return False
+            self._waiting += 1
+        try:
+            taken = self._slots.acquire(timeout=self.wait)
+        finally:
+            with self._lock:
+                self._waiting -= 1
+        with self._lock:
+            failed = self._failures > 0
+        if taken and failed:  # a call ahead failed meanwhile: do not send one more to a sick hub
+            self._slots.release()
+            return False
+        return taken
+
+    def _record(self, *, ok: bool) -> None:
+        with self._lock:
+            self._trial = False
+            if ok:
+                self._failures = 0
+                return
+            self._failures += 1
+            if self._failures >= self.failures_allowed:
+                self._open_until = self.clock() + self.cooldown
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Run one hub call: skip it while open or when every slot is taken; record its outcome.
+
+        HubUnavailable raised inside counts as a failure; any other outcome (a 4xx HubError too:
+        the hub answered) counts as a success.
+        """
+        trial = self._admit()
+        if not self._slot_take():
+            if trial:
+                with self._lock:
+                    self._trial = False
+            raise HubSkipped("Too many requests are already waiting on the hub, or it stopped answering.")
+        try:
+            yield
+        except HubUnavailable:
+            self._record(ok=False)
+            raise
+        except Exception:
+            self._record(ok=True)
+            raise
+        else:
+            self._record(ok=True)
+        finally:
+            self._slots.release()
+
+    def reset(self) -> None:
+        """Close the breaker (tests, or an operator who knows the hub is back)."""
+        with self._lock:
+            self._failures, self._open_until, self._trial = 0, 0.0, False
+
+
+_breakers: dict[str, HubBreaker] = {}
+_breakers_lock = threading.Lock()
+
+
+def hub_breaker(
+    *, api_url: str, failures: int = 3, cooldown: float = 30.0, concurrency: int = 8, queue: int = 4, wait: float = 2.0
+) -> HubBreaker:
+    """Return the process's breaker for the hub at api_url (made with these limits on first use)."""
+    key = api_url.rstrip("/")
+    with _breakers_lock:
+        if key not in _breakers:
+            _breakers[key] = HubBreaker(
+                failures=failures, cooldown=cooldown, concurrency=concurrency, queue=queue, wait=wait
+            )
+        return _breakers[key]
 
 
 def _when(value: str | None) -> datetime | None:
@@ -89,8 +237,10 @@ class HubClient:
         timeout: float = 10.0,
         page_size: int = 200,
         public_url: str = "",
+        breaker: HubBreaker | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
+        self.breaker = breaker
         # The proxy's address, for requests to single-user servers (the busy-kernel check).
         self.public_url = (public_url or self.api_url.removesuffix("/hub/api")).rstrip("/")
         self.page_size = page_size
@@ -112,7 +262,14 @@ class HubClient:
         self._http.close()
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """Send a request; raise HubUnavailable for network failures and 5xx answers."""
+        """Send a request; raise HubUnavailable for network failures and 5xx answers (HubSkipped,
+        without sending anything, while this client's breaker is open)."""
+        if self.breaker is None:
+            return self._send(method, path, **kwargs)
+        with self.breaker.guard():
+            return self._send(method, path, **kwargs)
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         self.requests += 1
         try:
             response = self._http.request(method, path, **kwargs)
@@ -121,6 +278,17 @@ class HubClient:
         if response.status_code >= 500:
             raise HubUnavailable(f"The hub failed: {response.status_code} {response.text[:200]}")
         return response
+
+    def version(self) -> str:
+        """Return the hub's version (its API root answers without a token: a liveness probe)."""
+        response = self._request("GET", "/")
+        try:
+            body = response.json() if response.status_code == 200 else None
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise HubError(f"GET /: {response.status_code}, not the hub's API")
+        return str(body.get("version", ""))
 
     @staticmethod
     def _user_path(name: str) -> str:
@@ -221,17 +389,39 @@ def service_token(*, configured: str, path) -> str:
         raise HubUnavailable(str(error)) from None
 
 
+def hub_page_breaker() -> HubBreaker:
+    """Return the process's breaker for the configured hub, with the limits from Django settings."""
+    from django.conf import settings  # as in hub_client_build: only the factories need Django
+
+    return hub_breaker(
+        api_url=settings.HUB_API_URL,
+        failures=settings.HUB_BREAKER_FAILURES,
+        cooldown=settings.HUB_BREAKER_COOLDOWN,
+        concurrency=settings.HUB_PAGE_CONCURRENCY,
+        queue=settings.HUB_PAGE_QUEUE,
+        wait=settings.HUB_TIMEOUT,
+    )
+
+
 def hub_client_build(*, token: str | None = None, timeout: float | None = None, public_url: str = "") -> HubClient:
     """Build the hub client from Django settings: the portal's service token and timeout unless told.
 
+    With neither told (the calls a page makes: launch, "My server", the stop warning, the status
+    page) the client uses HUB_TIMEOUT (short) and the process's circuit breaker for the hub; the
+    culler passes its own token and timeout and keeps its own back-off instead.
     public_url is the proxy's address, for the busy-kernel check (derived from the API URL if empty).
     """
     # Imported here: only this factory needs Django; the client and its types work without settings.
     from django.conf import settings
 
+    breaker = hub_page_breaker() if token is None and timeout is None else None
+    if breaker is not None and breaker.is_open():
+        # Skipped before reading the token or opening a connection pool.
+        raise HubSkipped(f"The hub is not being asked for {breaker.seconds_left():.0f} s after failing.")
     return HubClient(
         api_url=settings.HUB_API_URL,
         token=token or service_token(configured=settings.HUB_SERVICE_TOKEN, path=settings.HUB_SERVICE_TOKEN_FILE),
         timeout=settings.HUB_TIMEOUT if timeout is None else timeout,
         public_url=public_url,
+        breaker=breaker,
     )

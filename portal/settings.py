@@ -11,6 +11,7 @@ Celery broker is chosen there too.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -29,6 +30,7 @@ if (BASE_DIR / ".env").is_file() and not os.environ.get("PORTAL_IGNORE_DOTENV"):
 HUB = contract.hub_settings_from_env()
 VAR_DIR = contract.var_dir_from_env(os.environ)
 
+# Off unless DEBUG is set (the one default lives in the hub contract); `make start` sets it on.
 DEBUG = HUB.debug
 # The embedded default runs with a development key; a system check refuses it when DEBUG is off.
 DEV_SECRET_KEY = "dev-only-insecure-key-change-me"  # noqa: S105
@@ -49,11 +51,16 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
+    "axes",  # rate-limits the admin's password login
     "portal",
     "catalog",
 ]
 
 MIDDLEWARE = [
+    # Health probes first: they answer on any Host and over plain HTTP (the container's own probe).
+    "portal.middleware.HealthProbeMiddleware",
+    # A NUL byte or broken encoding in a URL is a 400 before any view or database sees it.
+    "portal.middleware.MalformedRequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -63,6 +70,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
+]
+# django-axes' backend first: it refuses a locked-out login before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -89,6 +102,9 @@ DATABASES = {
 }
 # Persistent connections: a request reuses its worker's connection for up to a minute.
 DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # An unreachable database fails a request (and /healthz) in seconds, not at the TCP timeout.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -132,8 +148,33 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+
+# --- HTTPS (the production compose profile turns all of these on; see .env.example) ----------
+# Cookies only over HTTPS: on whenever the portal's public address is https (a browser never
+# sends a secure cookie to an http address, so the default follows PORTAL_URL).
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=PORTAL_URL.startswith("https://"))
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Redirect http to https. Off unless set: behind a TLS proxy it also needs SECURE_PROXY_SSL_HEADER,
+# or every request would be redirected again.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# Trust the proxy's X-Forwarded-Proto: only when a proxy that sets it is the sole way in.
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("SECURE_PROXY_SSL_HEADER", default=False) else None
+)
+# Strict-Transport-Security, in seconds (0 = not sent; browsers remember it, so start small).
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+
+# --- The admin's password login is rate-limited (staff normally sign in with GitHub) ----------
+# django-axes: the 6th wrong password in a row for a username, or from an address, is refused for
+# a minute (each refused try restarts the minute); a correct password clears the count.
+AXES_FAILURE_LIMIT = 6
+AXES_COOLOFF_TIME = timedelta(minutes=1)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # no row per successful login: the table stays bounded
+AXES_LOCKOUT_TEMPLATE = "portal/locked_out.html"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 # The broker is Redis. Only the one-command stack may fall back: scripts/start.sh sets
@@ -199,7 +240,9 @@ HUB_SERVICE_TOKEN_FILE = HUB.portal_token_path
 HUB_OAUTH_CLIENT_ID = contract.PORTAL_OAUTH_CLIENT_ID
 HUB_OAUTH_REDIRECT_URI = HUB.portal_oauth_redirect_uri
 HUB_DEV_SIGNIN = not HUB.use_github  # the header shows a "development sign-in" flag
-HUB_TIMEOUT = env.float("HUB_TIMEOUT", default=10.0)
+# Timeout of each hub call a page makes (launch, "My server", the stop warning): short, so a hub
+# that hangs costs a learner seconds, not a request thread for long (the culler has its own).
+HUB_TIMEOUT = env.float("HUB_TIMEOUT", default=2.0)
 HUB_CAPACITY = HUB.capacity
 # What nbgitpuller pulls: a URL the single-user servers can reach (file:// for a local path).
 LAUNCH_REPO_URL = env.str("LAUNCH_REPO_URL", default="")
@@ -207,12 +250,14 @@ LAUNCH_REPO_URL = env.str("LAUNCH_REPO_URL", default="")
 LAUNCH_TARGET_DIR = env.str("LAUNCH_TARGET_DIR", default="workshops")
 LOGIN_URL = "accounts:login"
 
-# Public pages are cached per process, keyed by the catalog version (checked at most every
-# CATALOG_VERSION_TTL seconds, so a sync shows within that time on every worker).
+# Catalog pages are cached per process, keyed by the catalog version (checked at most every
+# CATALOG_VERSION_TTL seconds, so a sync shows within that time on every worker), in a memory
+# cache bounded in bytes (MAX_BYTES per process) as well as entries; a page over
+# PAGE_CACHE_MAX_PAGE_BYTES (below) is served but not stored.
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-        "OPTIONS": {"MAX_ENTRIES": 2000},
+        "BACKEND": "portal.memory_cache.BoundedMemoryCache",
+        "OPTIONS": {"MAX_ENTRIES": 2000, "MAX_BYTES": 64 * 1024 * 1024},
     }
 }
 
@@ -327,6 +372,17 @@ LOGGING = {
 # long a cached page lives at most (a new catalog version replaces it sooner).
 CATALOG_VERSION_TTL = 1.0
 PAGE_CACHE_SECONDS = 600
+# A page bigger than this is served but not cached (the cache holds CACHES' MAX_BYTES in all).
+PAGE_CACHE_MAX_PAGE_BYTES = 2 * 1024 * 1024
+# The hub's circuit breaker (portal.hub.HubBreaker), per process: after this many failed page
+# calls in a row the hub is not asked for HUB_BREAKER_COOLDOWN seconds ("hub unavailable" at
+# once). At most HUB_PAGE_CONCURRENCY page calls are with the hub at a time and, while it is
+# healthy, HUB_PAGE_QUEUE more wait for a slot (HUB_TIMEOUT at most): together fewer than the
+# web server's threads (portal.webserver.THREADS), so some always serve the catalog.
+HUB_BREAKER_FAILURES = 3
+HUB_BREAKER_COOLDOWN = 30.0
+HUB_PAGE_CONCURRENCY = 8
+HUB_PAGE_QUEUE = 4
 # Waiting-list keys in Redis live under this prefix.
 ADMISSION_PREFIX = "portal:admission:"
 # GitHub refuses to send payloads over 25 MB, so no genuine delivery is bigger

@@ -34,9 +34,11 @@ urlpatterns = [
     path("status", status_views.status_page, name="status"),
     path("", include("catalog.github_urls")),
     path("", include("catalog.share_urls")),
+    # Answered by portal.middleware.HealthProbeMiddleware first; named here for reverse().
     path("healthz", views.healthz, name="healthz"),
     # Browsers ask for /favicon.ico whatever the page links: no 404 in every log.
     path("favicon.ico", RedirectView.as_view(url=static("portal/favicon-32.png"), permanent=True)),
+    path("readyz", views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
 ]
 

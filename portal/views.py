@@ -6,11 +6,24 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from portal.health import OK, database_check, readiness_report
+
 
 @require_GET
 def healthz(request: HttpRequest) -> HttpResponse:
-    """Answer that the portal process is up (also the benchmark's framework ceiling)."""
+    """Answer "ok" when the process serves and its database answers, else 503 (also the
+    benchmark's framework ceiling: one trivial query)."""
+    if database_check() != OK:
+        return HttpResponse("database unreachable\n", status=503, content_type="text/plain")
     return HttpResponse("ok", content_type="text/plain")
+
+
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Report the database, Redis and the hub as JSON: 503 without a database, 200 otherwise
+    ("degraded" when Redis or the hub is down: the catalog still serves)."""
+    serving, report = readiness_report()
+    return JsonResponse(report, status=200 if serving else 503, headers={"Cache-Control": "no-store"})
 
 
 def _wants_json(request: HttpRequest) -> bool:

@@ -1,4 +1,4 @@
-"""WSGI entry point for gunicorn."""
+"""WSGI entry point (served by portal.webserver, waitress)."""
 
 import os
 

@@ -4,6 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 export PORTAL_PORT="${PORTAL_PORT:-8000}"
+# DEBUG is off unless set (a deployment never gets it by accident); this one-command development
+# stack turns it on for itself: the development sign-in and static files from the source folders.
+export DEBUG="${DEBUG:-true}"
 # Reading the settings creates nothing: the state folders, the service tokens the hub and the
 # portal share, and the choice of broker (Redis, else a filesystem one) are made here.
 eval "$($PY manage.py local_setup)"
@@ -16,6 +19,7 @@ cat <<MSG
   Portal:  ${PORTAL_URL:-http://127.0.0.1:${PORTAL_PORT}}/
   Hub:     ${HUB_URL:-http://127.0.0.1:8001}/  (development sign-in: any username, loopback only)
   Admin:   ${PORTAL_URL:-http://127.0.0.1:${PORTAL_PORT}}/admin/  (create a user: .venv/bin/python manage.py createsuperuser)
+  DEBUG=${DEBUG}: set by \`make start\` for this development stack (deployments leave it off).
   Stop with Ctrl-C.
 
 MSG

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import time
+import uuid
 import zipfile
 
 import pytest
@@ -230,3 +233,181 @@ def test_cached_pages_follow_a_sync(client: Client, catalog) -> None:
     catalog.commit("add greenlake")
     catalog_sync()
     assert "GreenLake API 101" in client.get("/workshops/").content.decode()
+
+
+# --- One shared page cache for visitors and signed-in learners --------------------------------
+
+
+def _page(client: Client, path: str, queries=None) -> tuple[str, int]:
+    """GET path; return the body and the number of database queries it took."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(path)
+    assert response.status_code == 200, response.status_code
+    return response.content.decode(), len(captured)
+
+
+def _signed_in(name: str, **kwargs) -> Client:
+    from django.contrib.auth.models import User
+
+    client = Client(**kwargs)
+    client.force_login(User.objects.create(username=name))
+    return client
+
+
+@pytest.mark.parametrize(
+    "path", ["/workshops/", "/workshops/redfish-101/", "/workshops/redfish-101/notebooks/1-Part1.ipynb"]
+)
+def test_signed_in_pages_come_from_the_shared_cache_with_only_their_own_name(catalog, path: str) -> None:
+    """Two learners and a visitor read the same cached page: each sees their own header, never
+    another's name, and a cached page costs a known signed-in learner no database query."""
+    alice, bob, visitor = _signed_in("alice"), _signed_in("bob"), Client()
+    first, rendered_queries = _page(alice, path)
+    assert ">alice<" in first and "bob" not in first and "Sign out" in first
+    seen_by_bob, bob_queries = _page(bob, path)
+    assert ">bob<" in seen_by_bob and "alice" not in seen_by_bob
+    assert ">bob<" in _page(bob, path)[0]
+    assert _page(bob, path)[1] <= 1 < rendered_queries  # the catalog version (tests re-check it each time)
+    anonymous, _ = _page(visitor, path)
+    assert "alice" not in anonymous and "bob" not in anonymous and "Sign in with GitHub" in anonymous
+    again, _ = _page(alice, path)
+    assert ">alice<" in again and "bob" not in again
+    for body in (first, seen_by_bob, anonymous, again):
+        assert "personal-" not in body  # every marker filled in
+    # The cached page is the page itself: the same as a fresh render, but for the CSRF token.
+    assert re.sub(r'value="[^"]{64}"', "", seen_by_bob) == re.sub(
+        r'value="[^"]{64}"', "", first.replace(">alice<", ">bob<")
+    )
+
+
+def test_after_signing_out_the_old_session_cookie_shows_nobody(catalog, settings) -> None:
+    """Signing out forgets who the session was at once: replaying its cookie gets the visitor's page."""
+    alice = _signed_in("alice")
+    old = alice.cookies[settings.SESSION_COOKIE_NAME].value
+    assert ">alice<" in _page(alice, "/workshops/")[0]
+    alice.post("/accounts/logout")
+    replay = Client()
+    replay.cookies[settings.SESSION_COOKIE_NAME] = old
+    body, _ = _page(replay, "/workshops/")
+    assert "alice" not in body and "Sign in with GitHub" in body
+
+
+def test_personal_pages_are_marked_private_for_every_cache_on_the_way(catalog) -> None:
+    alice, visitor = _signed_in("alice"), Client()
+    for _ in range(2):  # rendered, then cached
+        mine = alice.get("/workshops/redfish-101/")
+        assert mine["Cache-Control"] == "private, no-cache" and "Cookie" in mine["Vary"]
+        public = visitor.get("/workshops/redfish-101/")
+        assert "Cookie" in public["Vary"] and "private" not in public.get("Cache-Control", "")
+
+
+def test_the_cached_launch_form_carries_each_learners_own_csrf_token(catalog, settings) -> None:
+    """Launch from a page bob's visit cached: alice's form has her own token, and it is accepted."""
+    settings.HUB_API_URL = "http://127.0.0.1:9/hub/api"  # nothing listens: the hub is down
+    bob = _signed_in("bob", enforce_csrf_checks=True)
+    alice = _signed_in("alice", enforce_csrf_checks=True)
+    token = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+    bob_token = token.search(_page(bob, "/workshops/redfish-101/")[0]).group(1)
+    alice_token = token.search(_page(alice, "/workshops/redfish-101/")[0]).group(1)
+    assert alice_token != bob_token
+    launch = alice.post("/workshops/redfish-101/launch", {"csrfmiddlewaretoken": alice_token})
+    assert launch.status_code == 503  # past the CSRF check, to the (down) hub
+    assert "The notebook hub is unavailable" in launch.content.decode()
+
+
+def test_a_message_for_a_learner_is_shown_once_not_lost_in_the_cache(catalog, settings) -> None:
+    settings.ADMISSION_PREFIX = f"test-pagecache-{uuid.uuid4().hex[:8]}:"
+    alice = _signed_in("alice")
+    _page(alice, "/workshops/")  # the page is in the cache
+    assert alice.post("/queue/leave").status_code == 302
+    shown, _ = _page(alice, "/workshops/")
+    assert "You left the waiting list." in shown and ">alice<" in shown
+    assert "You left the waiting list." not in _page(alice, "/workshops/")[0]
+
+
+def test_unknown_query_parameters_create_no_cache_entry(client: Client, catalog) -> None:
+    """Made-up parameters (tracking tags, a flood of random ones) are served but never stored."""
+    from django.core.cache import cache
+
+    _page(client, "/workshops/")
+    held = cache.bytes_held
+    for i in range(20):
+        body, _ = _page(client, f"/workshops/?utm_source=x{i}&q=redfish")
+        assert "iLO and Redfish 101" in body
+    assert cache.bytes_held == held
+    _page(client, "/workshops/?q=redfish&sort=title")
+    assert cache.bytes_held > held
+
+
+def test_a_page_over_the_size_limit_is_served_but_not_stored(client: Client, catalog, settings) -> None:
+    from django.core.cache import cache
+
+    settings.PAGE_CACHE_MAX_PAGE_BYTES = 1000
+    held = cache.bytes_held
+    _, first = _page(client, "/workshops/redfish-101/")
+    _, second = _page(client, "/workshops/redfish-101/")
+    assert cache.bytes_held == held and second == first  # rendered again, from the database
+
+
+def test_the_memory_cache_is_bounded_in_bytes() -> None:
+    """Whatever is put in, the cache holds at most MAX_BYTES: the least recently used go first."""
+    from portal.memory_cache import BoundedMemoryCache
+
+    cache = BoundedMemoryCache("test-bytes", {"OPTIONS": {"MAX_BYTES": 100_000, "MAX_ENTRIES": 1000}})
+    cache.clear()
+    for i in range(10):
+        cache.set(f"page-{i}", b"x" * 30_000)
+        cache.get("page-0")  # kept in use: the others go first
+        assert cache.bytes_held <= 100_000
+    assert [i for i in range(10) if cache.get(f"page-{i}") is not None] == [0, 8, 9]
+    cache.set("huge", b"x" * 200_000)  # over the whole budget: not stored, nothing evicted for it
+    assert cache.get("huge") is None and cache.get("page-9") is not None
+    cache.set("brief", b"y", timeout=0.05)
+    time.sleep(0.1)
+    assert cache.get("brief") is None
+    few = BoundedMemoryCache("test-entries", {"OPTIONS": {"MAX_BYTES": 100_000, "MAX_ENTRIES": 3}})
+    for i in range(5):
+        few.set(f"k{i}", i)
+    assert [few.get(f"k{i}") for i in range(5)] == [None, None, 2, 3, 4]
+
+
+# --- Malformed requests are 400s, never 500s ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("/workshops/?q=a%00b", "NUL character"),
+        ("/workshops/?tag=%00", "NUL character"),
+        ("/workshops/?product=Redfish&kernel=python3%00", "NUL character"),
+        ("/workshops/?q=%ff%fe", "not valid UTF-8"),
+        ("/workshops/?q=%zz", "malformed percent-encoding"),
+        ("/workshops/?q=100%", "malformed percent-encoding"),
+        ("/workshops/redfish-101/notebooks/1-Part1%00.ipynb", "NUL character"),
+        ("/workshops/redfish-101/download/1-Part1.ipynb%00", "NUL character"),
+    ],
+)
+def test_malformed_urls_are_refused_with_a_reason(client: Client, catalog, url: str, reason: str) -> None:
+    response = client.get(url)
+    assert response.status_code == 400
+    assert reason in response.content.decode()
+
+
+@pytest.mark.parametrize("url", ["/api/workshops?q=a%00b", "/api/workshops?level=%00", "/api/workshops/redfish%00"])
+def test_malformed_api_queries_get_a_json_400(client: Client, catalog, url: str) -> None:
+    response = client.get(url)
+    assert response.status_code == 400 and "NUL character" in response.json()["error"]
+
+
+def test_a_path_that_is_not_utf8_is_a_plain_404(client: Client, catalog) -> None:
+    """Django re-encodes such a path as %XX, which names no workshop."""
+    assert client.get("/workshops/%ff/").status_code == 404
+
+
+def test_well_formed_unusual_queries_still_work(client: Client, catalog) -> None:
+    """Percent-encoded UTF-8, plus signs and a literal %25 are fine."""
+    assert client.get("/workshops/?q=r%C3%A9seau+redfish").status_code == 200
+    assert client.get("/workshops/?q=100%25").status_code == 200
+    assert client.get("/api/workshops?q=caf%C3%A9").status_code == 200

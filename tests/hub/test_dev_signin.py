@@ -64,7 +64,8 @@ def dev_hub(tmp_path: Path) -> Iterator[str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyterhub", "-f", CONFIG],
         cwd=tmp_path,
-        env=_env(tmp_path, HUB_URL=url, PORTAL_URL="http://127.0.0.1:18997"),
+        # `make start` sets DEBUG=true for itself (off unless set): the same here.
+        env=_env(tmp_path, HUB_URL=url, PORTAL_URL="http://127.0.0.1:18997", DEBUG="true"),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,

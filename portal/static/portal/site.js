@@ -42,8 +42,16 @@ document.addEventListener("DOMContentLoaded", () => {
   var myServer = document.body.getAttribute("data-my-server-url");
   var stopsAt = null;
   var reason = null;
+  var hubDown = false;
 
   function render() {
+    if (hubDown) {
+      // The portal answered at once that the hub is not answering (its circuit breaker).
+      banner.textContent = "The notebook hub is not answering right now: your server's state is unknown " +
+        "and launching waits a moment. Browsing and downloads work as usual.";
+      banner.hidden = false;
+      return;
+    }
     if (stopsAt === null) { banner.hidden = true; return; }
     var minutes = Math.max(0, Math.ceil((stopsAt - Date.now()) / 60000));
     banner.textContent = "";
@@ -62,7 +70,11 @@ document.addEventListener("DOMContentLoaded", () => {
 
   function check() {
     fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (r) {
+        // Said once: the page may carry the portal's own notice already.
+        hubDown = r.status === 503 && !document.getElementById("hub-notice");
+        return r.ok ? r.json() : null;
+      })
       .then(function (s) {
         reason = s ? s.stop_reason : null;
         stopsAt = s && s.warn && s.remaining_seconds !== null ? Date.now() + s.remaining_seconds * 1000 : null;
