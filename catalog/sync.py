@@ -79,6 +79,7 @@ def _publish(workshop: Workshop, draft: WorkshopDraft, *, tree: str, commit: str
     workshop.parser_version = PARSER_VERSION
     workshop.content_updated_at = when
     workshop.search_text = draft.search_text
+    workshop.warnings, workshop.template_placeholders = draft.warnings, draft.placeholders
     workshop.error, workshop.error_tree_sha, workshop.error_commit_sha = "", "", ""
     workshop.error_at = None
     workshop.published = True
@@ -127,6 +128,9 @@ def _build(reader: GitReader, commit: str, folders: list[str], slugs: dict[str, 
             files=files,
             max_notebook_bytes=settings.CATALOG_MAX_NOTEBOOK_BYTES,
             max_file_bytes=settings.CATALOG_MAX_FILE_BYTES,
+            template_values=settings.CATALOG_TEMPLATE_VALUES,
+            external_images=settings.CATALOG_EXTERNAL_IMAGES,
+            categories=settings.CATALOG_CATEGORIES or None,
         )
         if plan is None:
             yield folder, None, None
