@@ -270,8 +270,9 @@ def _compose(filename: str, text: str) -> tuple[Node | None, str, list[Notice]]:
     """
     warnings: list[Notice] = []
     for _ in range(MAX_TAB_REPAIRS + 1):
-        loader = yaml.SafeLoader(text)
+        loader = None
         try:
+            loader = yaml.SafeLoader(text)  # its reader refuses control characters at once
             return loader.get_single_node(), text, warnings
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
@@ -290,7 +291,8 @@ def _compose(filename: str, text: str) -> tuple[Node | None, str, list[Notice]]:
         except RecursionError:
             raise MetadataError(filename, [f"nested deeper than {MAX_DEPTH} levels"]) from None
         finally:
-            loader.dispose()
+            if loader is not None:
+                loader.dispose()
     raise MetadataError(filename, [f"more than {MAX_TAB_REPAIRS} tabs used as spacing; use spaces"])
 
 

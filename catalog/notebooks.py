@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import warnings
 from collections.abc import Mapping
 from copy import deepcopy
 from dataclasses import dataclass, field
@@ -117,7 +118,11 @@ def notebook_repair(data: dict[str, Any], *, name: str) -> list[Notice]:
         default=str,
     )
     try:
-        validator.normalize(data, version=4, version_minor=minor, strip_invalid_metadata=True)
+        with warnings.catch_warnings():  # nbformat warns about what it repairs: reported here instead
+            warnings.simplefilter("ignore")
+            _, normalized = validator.normalize(data, version=4, version_minor=minor, strip_invalid_metadata=True)
+        data.clear()
+        data.update(normalized)  # normalize() works on a copy
     except (nbformat.ValidationError, KeyError, TypeError, AttributeError, IndexError):
         return notices  # the validation that follows names the fault
     ids_after = [c.get("id") if isinstance(c, dict) else None for c in data.get("cells") or []]
@@ -216,9 +221,11 @@ def notebook_parse(
         raise NotebookError(
             f"{name}: nbformat {major} is not supported; open and save it with Jupyter to upgrade it to nbformat 4"
         )
-    warnings = notebook_repair(data, name=name)
+    notices = notebook_repair(data, name=name)
     try:
-        nbformat.validate(data)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            nbformat.validate(data)
     except nbformat.ValidationError as exc:
         first = str(exc.message if hasattr(exc, "message") else exc).splitlines()[0]
         raise NotebookError(f"{name}: not a valid nbformat 4 notebook ({first})") from None
@@ -229,7 +236,7 @@ def notebook_parse(
         rendered, placeholders, template_notices = notebook_template_render(
             node, values=template_values or {}, name=name
         )
-        warnings += template_notices
+        notices += template_notices
     headings = notebook_headings(node)
     title = next((h.text for h in headings if h.level == 1), None) or (headings[0].text if headings else None)
     kernel = (node.get("metadata", {}).get("kernelspec") or {}).get("name", "")
@@ -238,9 +245,9 @@ def notebook_parse(
         title=title,
         headings=headings,
         kernel=str(kernel),
-        warnings=warnings,
+        warnings=notices,
         placeholders=placeholders,
-        changed=bool(warnings) or rendered,
+        changed=bool(notices and any(n.kind == NOTEBOOK for n in notices)) or rendered,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -118,3 +119,84 @@ def test_any_bytes_give_a_notebook_or_a_notebook_error(raw: bytes) -> None:
     """No input makes the parser fail with anything but NotebookError."""
     with contextlib.suppress(NotebookError):
         notebook_parse(raw, name="fuzz.ipynb", max_bytes=LIMIT)
+
+
+# --- what JupyterLab opens, the catalog publishes -------------------------------------------
+
+CASES = Path(__file__).resolve().parents[1] / "data" / "cases" / "content"
+
+
+def _nb_dict(*cells: dict, minor: int = 5) -> dict:
+    return {"nbformat": 4, "nbformat_minor": minor, "metadata": {}, "cells": list(cells)}
+
+
+def test_markdown_cell_with_outputs_is_repaired_with_a_warning() -> None:
+    """A Markdown cell left with outputs/execution_count (VS Code) opens in JupyterLab: repaired, warned."""
+    raw = (CASES / "markdown-cell-with-outputs" / "vscode-edited" / "1-Basics.ipynb").read_bytes()
+    parsed = notebook_parse(raw, name="1-Basics.ipynb", max_bytes=LIMIT)
+    assert parsed.title == "Basics" and parsed.changed
+    markdown = parsed.node.cells[1]
+    assert "outputs" not in markdown and "execution_count" not in markdown
+    assert parsed.node.cells[2].outputs[0].text == "hello\n"  # the code cell keeps its output
+    [warning] = parsed.warnings
+    assert warning.file == "1-Basics.ipynb" and "execution_count, outputs on Markdown cells" in warning.message
+    nbformat.validate(nbformat.reads(nbformat.writes(parsed.node), as_version=4))  # what is published is valid
+
+
+def test_missing_and_duplicate_cell_ids_are_repaired_by_nbformat() -> None:
+    """nbformat's normalize() gives cells with a missing or repeated id new ones; the notebook publishes."""
+    cells = [
+        {"cell_type": "markdown", "metadata": {}, "source": "# A"},
+        {"cell_type": "markdown", "id": "x", "metadata": {}, "source": "## B"},
+        {"cell_type": "markdown", "id": "x", "metadata": {}, "source": "## C"},
+    ]
+    parsed = notebook_parse(json.dumps(_nb_dict(*cells)).encode(), name="ids.ipynb", max_bytes=LIMIT)
+    ids = [c.id for c in parsed.node.cells]
+    assert len(set(ids)) == 3 and ids[1] == "x"
+    assert [w.message for w in parsed.warnings] == ["repaired: 2 cell(s) had a missing or duplicate id"]
+
+
+def test_invalid_metadata_and_stray_fields_are_stripped() -> None:
+    """Metadata of the wrong type and fields a cell type does not have are dropped as Jupyter drops them."""
+    cells = [
+        {"cell_type": "code", "id": "c", "metadata": {"collapsed": "yes"}, "source": "1", "outputs": [],
+         "execution_count": None, "attachments": {}},
+        {"cell_type": "raw", "id": "r", "metadata": {}, "source": "raw", "outputs": []},
+    ]  # fmt: skip
+    data = _nb_dict(*cells)
+    data["metadata"] = {"kernelspec": {"name": 3}}
+    data["widgets_state_of_an_old_tool"] = {}
+    parsed = notebook_parse(json.dumps(data).encode(), name="meta.ipynb", max_bytes=LIMIT)
+    assert "collapsed" not in parsed.node.cells[0].metadata and "attachments" not in parsed.node.cells[0]
+    messages = " / ".join(w.message for w in parsed.warnings)
+    assert "invalid metadata was removed" in messages and "outputs on Raw cells" in messages
+    assert "notebook field 'widgets_state_of_an_old_tool'" in messages
+
+
+def test_a_valid_notebook_is_published_as_committed() -> None:
+    """Nothing to repair and no template: no warning, and the committed bytes are what is published."""
+    parsed = notebook_parse(notebook_bytes("Clean", "Part"), name="a.ipynb", max_bytes=LIMIT)
+    assert parsed.warnings == [] and not parsed.changed
+
+
+def test_template_notebook_is_rendered_before_its_outline_is_read() -> None:
+    """In a template workshop, headings, code and outputs are rendered; the outline never shows `{{`."""
+    raw = (CASES / "wod-templates" / "WKSHP-Branded101" / "0-ReadMeFirst.ipynb").read_bytes()
+    parsed = notebook_parse(
+        raw, name="0.ipynb", max_bytes=LIMIT, templates=True, template_values={"BRANDINGWOD": "HPE Developer"}
+    )
+    assert parsed.title == "Welcome to the HPE Developer"
+    assert [h.text for h in parsed.headings] == ["Welcome to the HPE Developer", "Challenge overview"]
+    source = parsed.node.cells[0].source
+    assert "{{" not in source and "{%" not in source and "‹BRANDINGLOGO›" in source
+    assert parsed.placeholders == {"BRANDINGLOGO", "SURVEYURL"} and parsed.changed
+    html = notebook_render(parsed)
+    assert "{{" not in html and "{%" not in html and "HPE Developer" in html
+
+
+def test_notebooks_of_other_workshops_keep_their_braces() -> None:
+    """Outside template workshops, `{{ item }}` is content (an Ansible playbook): shown as JupyterLab shows it."""
+    code = 'msg: "{{ item.name }}"'
+    raw = notebook_bytes("Ansible", code=code)
+    parsed = notebook_parse(raw, name="a.ipynb", max_bytes=LIMIT)
+    assert parsed.node.cells[-1].source == code and not parsed.changed
