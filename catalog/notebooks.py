@@ -98,6 +98,24 @@ def _fields_dropped(data: dict[str, Any], schema: dict[str, Any]) -> dict[str, i
     return dropped
 
 
+def _valid(data: dict[str, Any]) -> bool:
+    """Tell whether a notebook dict is valid as it stands (cell ids present and unique, where 4.5+ has them)."""
+    cells = data.get("cells")
+    if not isinstance(cells, list):
+        return False
+    if isinstance(data.get("nbformat_minor"), int) and data["nbformat_minor"] >= 5:
+        ids = [c.get("id") if isinstance(c, dict) else None for c in cells]
+        if not all(isinstance(i, str) for i in ids) or len(set(ids)) != len(ids):
+            return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            nbformat.validate(data)
+    except nbformat.ValidationError:
+        return False
+    return True
+
+
 def notebook_repair(data: dict[str, Any], *, name: str) -> list[Notice]:
     """Repair a notebook dict in place as Jupyter would read it; return what was repaired.
 
@@ -221,14 +239,16 @@ def notebook_parse(
         raise NotebookError(
             f"{name}: nbformat {major} is not supported; open and save it with Jupyter to upgrade it to nbformat 4"
         )
-    notices = notebook_repair(data, name=name)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            nbformat.validate(data)
-    except nbformat.ValidationError as exc:
-        first = str(exc.message if hasattr(exc, "message") else exc).splitlines()[0]
-        raise NotebookError(f"{name}: not a valid nbformat 4 notebook ({first})") from None
+    notices: list[Notice] = []
+    if not _valid(data):  # most notebooks are: one validation, no copy
+        notices = notebook_repair(data, name=name)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                nbformat.validate(data)
+        except nbformat.ValidationError as exc:
+            first = str(exc.message if hasattr(exc, "message") else exc).splitlines()[0]
+            raise NotebookError(f"{name}: not a valid nbformat 4 notebook ({first})") from None
     node = nbformat.v4.to_notebook_json(data)  # joins multi-line sources kept as lists
     placeholders: frozenset[str] = frozenset()
     rendered = False
