@@ -60,6 +60,11 @@ class ParsedNotebook:
     changed: bool = False
 
 
+# nbformat's validator assumes some shapes before it validates (asserts, indexing, hashing ids):
+# on content from a repository, anything it raises means "not a notebook Jupyter opens".
+_INVALID = (Exception,)
+
+
 @lru_cache(maxsize=8)
 def _schema(minor: int) -> dict[str, Any]:
     """Return nbformat's own JSON schema for nbformat 4.minor (the newest it knows for later ones)."""
@@ -74,11 +79,12 @@ def _fields_dropped(data: dict[str, Any], schema: dict[str, Any]) -> dict[str, i
     for key in [k for k in data if k not in schema["properties"]]:
         del data[key]
         dropped[f"notebook field '{key}'"] = 1
-    for cell in data.get("cells") or []:
+    cells = data.get("cells")
+    for cell in cells if isinstance(cells, list) else []:
         if not isinstance(cell, dict):
             continue
         kind = cell.get("cell_type")
-        allowed = definitions.get(f"{kind}_cell", {}).get("properties")
+        allowed = definitions.get(f"{kind}_cell", {}).get("properties") if isinstance(kind, str) else None
         if allowed is None:
             continue  # an unknown cell type: the validation says so
         extra = sorted(k for k in cell if k not in allowed)
@@ -87,7 +93,8 @@ def _fields_dropped(data: dict[str, Any], schema: dict[str, Any]) -> dict[str, i
         if extra:
             label = f"{', '.join(extra)} on {kind.capitalize()} cells"
             dropped[label] = dropped.get(label, 0) + 1
-        for output in cell.get("outputs") or []:
+        outputs = cell.get("outputs")
+        for output in outputs if isinstance(outputs, list) else []:
             if not isinstance(output, dict):
                 continue
             known = definitions.get(str(output.get("output_type")), {}).get("properties")
@@ -111,7 +118,7 @@ def _valid(data: dict[str, Any]) -> bool:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             nbformat.validate(data)
-    except nbformat.ValidationError:
+    except _INVALID:
         return False
     return True
 
@@ -141,7 +148,7 @@ def notebook_repair(data: dict[str, Any], *, name: str) -> list[Notice]:
             _, normalized = validator.normalize(data, version=4, version_minor=minor, strip_invalid_metadata=True)
         data.clear()
         data.update(normalized)  # normalize() works on a copy
-    except (nbformat.ValidationError, KeyError, TypeError, AttributeError, IndexError):
+    except _INVALID:
         return notices  # the validation that follows names the fault
     ids_after = [c.get("id") if isinstance(c, dict) else None for c in data.get("cells") or []]
     new_ids = sum(1 for a, b in zip(ids_before, ids_after, strict=False) if a != b)
@@ -240,16 +247,21 @@ def notebook_parse(
             f"{name}: nbformat {major} is not supported; open and save it with Jupyter to upgrade it to nbformat 4"
         )
     notices: list[Notice] = []
+    if not isinstance(data.get("cells"), list):
+        raise NotebookError(f"{name}: not a valid nbformat 4 notebook ('cells' is not a list)")
     if not _valid(data):  # most notebooks are: one validation, no copy
         notices = notebook_repair(data, name=name)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 nbformat.validate(data)
-        except nbformat.ValidationError as exc:
-            first = str(exc.message if hasattr(exc, "message") else exc).splitlines()[0]
-            raise NotebookError(f"{name}: not a valid nbformat 4 notebook ({first})") from None
-    node = nbformat.v4.to_notebook_json(data)  # joins multi-line sources kept as lists
+        except _INVALID as exc:
+            first = (str(getattr(exc, "message", None) or exc) or type(exc).__name__).splitlines()[0]
+            raise NotebookError(f"{name}: not a valid nbformat 4 notebook ({first[:200]})") from None
+    try:
+        node = nbformat.v4.to_notebook_json(data)  # joins multi-line sources kept as lists
+    except _INVALID as exc:
+        raise NotebookError(f"{name}: not a valid nbformat 4 notebook ({type(exc).__name__})") from None
     placeholders: frozenset[str] = frozenset()
     rendered = False
     if templates:

@@ -200,3 +200,25 @@ def test_notebooks_of_other_workshops_keep_their_braces() -> None:
     raw = notebook_bytes("Ansible", code=code)
     parsed = notebook_parse(raw, name="a.ipynb", max_bytes=LIMIT)
     assert parsed.node.cells[-1].source == code and not parsed.changed
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=12,
+)
+CELL_KEYS = st.sampled_from(["cell_type", "id", "metadata", "source", "outputs", "execution_count", "attachments"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.dictionaries(CELL_KEYS, JSON | st.sampled_from(["markdown", "code", "raw"]), max_size=7),
+    st.sampled_from([0, 4, 5, "5", None]),
+    JSON,
+)
+def test_any_nbformat_4_shaped_json_gives_a_notebook_or_a_reason(cell: dict, minor, metadata) -> None:
+    """Documents far from the schema (odd ids, types, shapes) never crash the reading: repaired or refused."""
+    data = {"nbformat": 4, "nbformat_minor": minor, "metadata": metadata, "cells": [cell, dict(cell)]}
+    with contextlib.suppress(NotebookError):
+        parsed = notebook_parse(json.dumps(data).encode(), name="f.ipynb", max_bytes=LIMIT)
+        nbformat.validate(parsed.node)  # what is published is valid
