@@ -121,7 +121,7 @@ def metadata_kernels_check(*, plan: WorkshopPlan, limits: Limits) -> list[Findin
     name = plan.metadata_name
     if name is None or plan.metadata_error is not None:
         return []
-    text = plan.files[name].decode("utf-8")
+    text = plan.files[name].decode("utf-8", errors="replace")  # UTF-16 metadata is read too
     findings = []
     for kernel in plan.info.kernels:
         findings += kernel_check(

@@ -233,3 +233,9 @@ def test_secrets_in_notebook_report_file_and_line():
     assert finding.check == "secrets" and finding.file == "w/0-A.ipynb" and finding.line
     raw = files["0-A.ipynb"].decode().splitlines()[finding.line - 1]
     assert "HPinvent123" in raw
+
+
+def test_utf16_metadata_is_checked_without_crashing():
+    """Metadata saved as UTF-16 (read by the sync) is linted like any other: no finding, no crash."""
+    files = {"0-A.ipynb": _nb(), "workshop.yml": "title: T\nkernels: [python3]\n".encode("utf-16")}
+    assert _check(files) == []
