@@ -8,6 +8,7 @@ from django.core.management import CommandError, call_command
 from catalog.models import Notebook, SyncRun, Workshop
 from catalog.sync import catalog_sync
 from catalog.validation import report_findings, source_validate
+from tests.catalog.test_metadata import ALIAS_BOMB
 from tests.contentrepo import ContentRepo, notebook_bytes, workshop_yml
 
 pytestmark = pytest.mark.django_db
@@ -218,6 +219,7 @@ VERDICT_FOLDERS: dict[str, dict | None] = {
     "unknown-field-and-level": {"workshop.yml": "title: T\ncolour: blue\nlevel: guru\n"},  # warnings only
     "wrong-active": {"workshop.yml": "title: T\nactive: maybe\n"},
     "duplicate-keys": {"workshop.yml": "title: T\ntitle: U\n"},
+    "alias-bomb": {"wod.yml": ALIAS_BOMB},
     "not-utf8-metadata": {"workshop.yml": b"title: \xff\xfe\n"},
     "broken-notebook": {"1-Part1.ipynb": b"{ not json"},
     "old-notebook": {"1-Part1.ipynb": '{"nbformat": 3, "nbformat_minor": 0, "worksheets": []}'},
