@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from hubconfig import contract
 
@@ -173,6 +174,8 @@ CATALOG_PAGE_SIZE = env.int("CATALOG_PAGE_SIZE", default=24)
 # They win over a workshop's own template_values; names known only per learner (student id,
 # password) are shown as placeholders such as ‹STDID›. A change shows after `sync_catalog --force`.
 CATALOG_TEMPLATE_VALUES = env.json("CATALOG_TEMPLATE_VALUES", default={})
+if not isinstance(CATALOG_TEMPLATE_VALUES, dict):
+    raise ImproperlyConfigured('CATALOG_TEMPLATE_VALUES must be a JSON object, e.g. {"BRANDINGWOD": "HPE Developer"}')
 # CATALOG_EXTERNAL_IMAGES (card images from other sites) is read above, beside the CSP.
 # The categories (tags, wod.yml 'category') the catalog knows; others are left out with a
 # warning. Empty: any.

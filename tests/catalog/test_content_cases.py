@@ -211,3 +211,16 @@ def test_content_security_policy_follows_the_external_images_setting(value: str,
         check=True,
     )
     assert ("'https:'" in done.stdout) is allows_https
+
+
+def test_site_template_values_must_be_a_json_object() -> None:
+    """A CATALOG_TEMPLATE_VALUES that is not a JSON object stops the start with a message saying what is expected."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PORTAL_IGNORE_DOTENV": "1", "CATALOG_TEMPLATE_VALUES": '["BRANDINGWOD"]'}
+    done = subprocess.run(
+        [sys.executable, "-c", "import portal.settings"], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode != 0 and "CATALOG_TEMPLATE_VALUES must be a JSON object" in done.stderr
