@@ -32,7 +32,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from catalog.notices import IMAGE, TEMPLATE, Notice
-from catalog.templating import Rendered, has_template_syntax, template_render
+from catalog.templating import Rendered, TemplateLimits, has_template_syntax, template_render
 
 METADATA_FILES = ("workshop.yml", "workshop.yaml", "wod.yml")
 # A metadata file is a few hundred bytes; anything near this is a mistake or an attack.
@@ -43,6 +43,8 @@ MAX_DEPTH = 32
 # Tabs read as spaces before giving up (each is one more parse of a small file).
 MAX_TAB_REPAIRS = 50
 MAX_TEMPLATE_VALUES = 100
+# A metadata text (a title, a description) is short even with its template filled in.
+METADATA_TEMPLATE_LIMITS = TemplateLimits(max_output_chars=100_000)
 
 # A value standing for "not decided yet" (Workshops-on-Demand uses 'tbd' for images to come).
 _PLACEHOLDER_VALUE = re.compile(
@@ -596,7 +598,7 @@ def _templates_rendered(info: WorkshopInfo, values: Mapping[str, Any]) -> Worksh
     problems: list[str] = []
 
     def render(text: str) -> str:
-        result: Rendered = template_render(text=text, values=values)
+        result: Rendered = template_render(text=text, values=values, limits=METADATA_TEMPLATE_LIMITS)
         shown.update(result.placeholders)
         if result.problem:
             problems.append(result.problem)

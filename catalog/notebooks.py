@@ -15,7 +15,7 @@ import re
 import warnings
 from collections.abc import Mapping
 from copy import deepcopy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -27,7 +27,7 @@ from nbformat import validator
 
 from catalog.notices import NOTEBOOK, TEMPLATE, Notice
 from catalog.sanitize import SrcResolver, html_sanitize
-from catalog.templating import template_render
+from catalog.templating import DEFAULT_LIMITS, template_render
 
 
 class NotebookError(ValueError):
@@ -164,15 +164,33 @@ def notebook_repair(data: dict[str, Any], *, name: str) -> list[Notice]:
     return notices
 
 
-def _text_rendered(value: Any, values: Mapping[str, Any], shown: set[str], problems: list[str]) -> Any:
+# Characters a notebook's template may add in all (values filled in): bounds the published size.
+TEMPLATE_GROWTH_CHARS = 4_000_000
+
+
+@dataclass
+class _Budget:
+    """What rendering one notebook's texts has found and may still add."""
+
+    values: Mapping[str, Any]
+    growth_left: int = TEMPLATE_GROWTH_CHARS
+    shown: set[str] = field(default_factory=set)
+    problems: list[str] = field(default_factory=list)
+
+
+def _text_rendered(value: Any, budget: _Budget) -> Any:
     """Render one source or text output (a string, or the list of lines nbformat may keep)."""
     text = "".join(value) if isinstance(value, list) else value
     if not isinstance(text, str):
         return value
-    result = template_render(text=text, values=values)
-    shown.update(result.placeholders)
+    limits = replace(
+        DEFAULT_LIMITS, max_output_chars=min(DEFAULT_LIMITS.max_output_chars, len(text) + budget.growth_left)
+    )
+    result = template_render(text=text, values=budget.values, limits=limits)
+    budget.growth_left -= max(0, len(result.text) - len(text))
+    budget.shown.update(result.placeholders)
     if result.problem:
-        problems.append(result.problem)
+        budget.problems.append(result.problem)
     return result.text if result.text != text else value
 
 
@@ -183,23 +201,23 @@ def notebook_template_render(
 
     Return (changed, placeholders shown, warnings).
     """
-    shown: set[str] = set()
-    problems: list[str] = []
+    budget = _Budget(values=values)
     changed = False
     for cell in node.get("cells", []):
-        rendered = _text_rendered(cell.get("source", ""), values, shown, problems)
+        rendered = _text_rendered(cell.get("source", ""), budget)
         if rendered is not cell.get("source", ""):
             cell["source"], changed = rendered, True
         for output in cell.get("outputs", []) or []:
             if "text" in output:
-                rendered = _text_rendered(output["text"], values, shown, problems)
+                rendered = _text_rendered(output["text"], budget)
                 if rendered is not output["text"]:
                     output["text"], changed = rendered, True
             data = output.get("data") or {}
             for mime in [m for m in data if m.startswith("text/")]:
-                rendered = _text_rendered(data[mime], values, shown, problems)
+                rendered = _text_rendered(data[mime], budget)
                 if rendered is not data[mime]:
                     data[mime], changed = rendered, True
+    shown, problems = budget.shown, budget.problems
     notices = []
     if problems:
         notices.append(

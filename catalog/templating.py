@@ -214,10 +214,11 @@ def _without_syntax(text: str) -> str:
     return re.sub(r"\{(?=[{%#])", "", text)
 
 
-def _tags_replaced(text: str, values: Mapping[str, Any]) -> tuple[str, set[str]]:
+def _tags_replaced(text: str, values: Mapping[str, Any], budget: int) -> tuple[str, set[str]]:
     """Replace every tag: known values filled in, other expressions as placeholders, the rest dropped.
 
-    One left-to-right scan: a closer looked for and not found is not looked for again.
+    One left-to-right scan: a closer looked for and not found is not looked for again. Values
+    add at most budget characters in all (past that, placeholders), so the result stays bounded.
     """
     out: list[str] = []
     shown: set[str] = set()
@@ -235,8 +236,10 @@ def _tags_replaced(text: str, values: Mapping[str, Any]) -> tuple[str, set[str]]
         if opener == "{{":
             named = _EXPRESSION_NAME.match(text, start + 2, end)
             name = named.group(1) if named else "…"
-            if name in values and named and not named.group(2):
-                out.append(str(values[name]))
+            value = str(values[name]) if name in values and named and not named.group(2) else None
+            if value is not None and len(value) <= budget:
+                budget -= len(value)
+                out.append(value)
             else:
                 shown.add(name.split(".")[0])
                 out.append(placeholder(name.split(".")[0]))
@@ -262,14 +265,14 @@ def template_render(
         return Rendered(text=text)
     values = template_values_clean(values, limits=limits)
     if len(text) > limits.max_source_chars:
-        return _fallback(text, values, f"over {limits.max_source_chars} characters")
+        return _fallback(text, values, f"over {limits.max_source_chars} characters", limits)
     env = _environment(limits)
     token = _shown.set(set())
     try:
         tree = env.parse(_lone_comment_openers_escaped(text))
         refused = _refused(tree)
         if refused:
-            return _fallback(text, values, refused)
+            return _fallback(text, values, refused, limits)
         template = env.from_string(tree)
         deadline = clock() + limits.max_seconds
         chunks: list[str] = []
@@ -277,15 +280,15 @@ def template_render(
         for chunk in template.generate(values):
             total += len(chunk)
             if total > limits.max_output_chars:
-                return _fallback(text, values, f"output over {limits.max_output_chars} characters")
+                return _fallback(text, values, f"output over {limits.max_output_chars} characters", limits)
             if clock() > deadline:
-                return _fallback(text, values, f"took over {limits.max_seconds:g} s")
+                return _fallback(text, values, f"took over {limits.max_seconds:g} s", limits)
             chunks.append(chunk)
         shown = frozenset(_shown.get() or ())
     except (TemplateError, ArithmeticError, ValueError, TypeError, RecursionError, MemoryError) as exc:
         reason = exc.message if isinstance(exc, TemplateError) and exc.message else type(exc).__name__
         line = getattr(exc, "lineno", None)
-        return _fallback(text, values, f"{reason} (line {line})" if line else str(reason))
+        return _fallback(text, values, f"{reason} (line {line})" if line else str(reason), limits)
     finally:
         _shown.reset(token)
     rendered = "".join(chunks)
@@ -295,7 +298,7 @@ def template_render(
     return Rendered(text=rendered, placeholders=shown)
 
 
-def _fallback(text: str, values: Mapping[str, Any], reason: str) -> Rendered:
-    """Return text with its tags replaced, and why it could not be rendered."""
-    replaced, shown = _tags_replaced(text, values)
+def _fallback(text: str, values: Mapping[str, Any], reason: str, limits: TemplateLimits) -> Rendered:
+    """Return text with its tags replaced (values adding at most max_output_chars), and why."""
+    replaced, shown = _tags_replaced(text, values, limits.max_output_chars)
     return Rendered(text=replaced, placeholders=frozenset(shown), problem=reason.splitlines()[0][:200])

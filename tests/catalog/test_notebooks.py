@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from pathlib import Path
 
 import nbformat
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from catalog.notebooks import NotebookError, notebook_parse, notebook_render
+from catalog.notebooks import TEMPLATE_GROWTH_CHARS, NotebookError, notebook_parse, notebook_render
 from tests.contentrepo import notebook_bytes
 
 LIMIT = 1_000_000
@@ -222,3 +223,17 @@ def test_any_nbformat_4_shaped_json_gives_a_notebook_or_a_reason(cell: dict, min
     with contextlib.suppress(NotebookError):
         parsed = notebook_parse(json.dumps(data).encode(), name="f.ipynb", max_bytes=LIMIT)
         nbformat.validate(parsed.node)  # what is published is valid
+
+
+def test_what_a_template_may_add_to_a_notebook_is_bounded() -> None:
+    """Thousands of tags each filled with a long value cannot blow a notebook up: growth is capped, with a warning."""
+    value = "x" * 20_000
+    cells = [nbformat.v4.new_markdown_cell("{{ BIG }} " * 1000) for _ in range(40)]  # would add 800 MB
+    raw = nbformat.writes(nbformat.v4.new_notebook(cells=cells)).encode()
+    started = time.monotonic()
+    parsed = notebook_parse(raw, name="big.ipynb", max_bytes=10**7, templates=True, template_values={"BIG": value})
+    assert time.monotonic() - started < 30
+    size = sum(len(c.source) for c in parsed.node.cells)
+    assert size < len(raw) + TEMPLATE_GROWTH_CHARS + 100_000
+    assert "{{" not in parsed.node.cells[-1].source and "‹BIG›" in parsed.node.cells[-1].source
+    assert any("output over" in w.message for w in parsed.warnings)
