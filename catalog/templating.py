@@ -209,9 +209,16 @@ def _lone_comment_openers_escaped(text: str) -> str:
     return head + tail.replace("{#", "{{ '{#' }}")
 
 
+# A brace that, once HTML tags are dropped or a Markdown escape read (`{</b>{`, `{\{`), starts a tag.
+_TAG_START = re.compile(r"\{(?=(?:<[^<>]{0,200}>|\\)*[{%])")
+
+
 def _without_syntax(text: str) -> str:
-    """Drop the brace that would start a tag ({{, {%, {#), so nothing left reads as template syntax."""
-    return re.sub(r"\{(?=[{%#])", "", text)
+    """Drop the brace that would start a tag ({{, {%), also once rendered as Markdown or HTML.
+
+    A `{#` that no `#}` closes is text (a Markdown `{#id}` attribute), not a tag.
+    """
+    return _TAG_START.sub("", text)
 
 
 def _tags_replaced(text: str, values: Mapping[str, Any], budget: int) -> tuple[str, set[str]]:
@@ -231,7 +238,8 @@ def _tags_replaced(text: str, values: Mapping[str, Any], budget: int) -> tuple[s
         end = -1 if closer in unclosed else text.find(closer, start + 2)
         if end < 0:
             unclosed.add(closer)
-            i = start + 1  # a lone opener: its first brace goes
+            out.append("{" if opener == "{#" else "")  # a lone opener: its first brace goes ({# is text)
+            i = start + 1
             continue
         if opener == "{{":
             named = _EXPRESSION_NAME.match(text, start + 2, end)
@@ -262,7 +270,8 @@ def template_render(
     that cannot be rendered comes back with its tags replaced and `problem` saying why.
     """
     if not has_template_syntax(text):
-        return Rendered(text=text)
+        # `{</b>{` or `{\{` reads as a tag once the Markdown or HTML around it is rendered.
+        return Rendered(text=_without_syntax(text) if _TAG_START.search(text) else text)
     values = template_values_clean(values, limits=limits)
     if len(text) > limits.max_source_chars:
         return _fallback(text, values, f"over {limits.max_source_chars} characters", limits)
@@ -292,7 +301,7 @@ def template_render(
     finally:
         _shown.reset(token)
     rendered = "".join(chunks)
-    if ("{{" in rendered or "{%" in rendered) and not _RAW_BLOCK.search(text):
+    if _TAG_START.search(rendered) and not _RAW_BLOCK.search(text):
         # Braces pieced together around tags (or from a value): not meant as template syntax.
         return Rendered(text=_without_syntax(rendered), placeholders=shown)
     return Rendered(text=rendered, placeholders=shown)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -127,3 +128,10 @@ def test_any_template_renders_without_raw_syntax(text: str) -> None:
     """Whatever pieces of template syntax a text holds, rendering never fails and never leaves `{{` or `{%`."""
     rendered, _, _ = _render(text)
     assert "{{" not in rendered and "{%" not in rendered
+
+
+@pytest.mark.parametrize("text", ["{</b>{ x }}", "{\\{ x }}", "{<i></i>% if x %}", "# {{ X }}\n\n{</b>{{"])
+def test_braces_that_markdown_or_html_would_join_into_a_tag_are_split(text: str) -> None:
+    """A tag split by an HTML tag or a Markdown escape would show raw in the preview: its brace goes."""
+    rendered, _, _ = _render(text, values={"X": "v"})
+    assert not re.search(r"\{(?:<[^>]*>|\\)*[{%]", rendered), rendered
