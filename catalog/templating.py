@@ -209,8 +209,11 @@ def _lone_comment_openers_escaped(text: str) -> str:
     return head + tail.replace("{#", "{{ '{#' }}")
 
 
-# A brace that, once HTML tags are dropped or a Markdown escape read (`{</b>{`, `{\{`), starts a tag.
-_TAG_START = re.compile(r"\{(?=(?:<[^<>]{0,200}>|\\)*[{%])")
+# A brace that starts a tag once the Markdown or HTML around it is rendered: `{</b>{`, `{\{`,
+# `{`%` (an emphasis or code marker dropped from an outline), `&#123;{` (a character reference).
+_BRACE = r"(?:\{|&#0*123;|&#[xX]0*7[bB];|&lbrace;|&lcub;)"
+_BRACE_OR_PERCENT = r"(?:\{|%|&#0*123;|&#[xX]0*7[bB];|&lbrace;|&lcub;|&#0*37;|&#[xX]0*25;|&percnt;)"
+_TAG_START = re.compile(_BRACE + r"(?=(?:<[^<>]{0,200}>|\\|[*_`~])*" + _BRACE_OR_PERCENT + ")")
 
 
 def _without_syntax(text: str) -> str:

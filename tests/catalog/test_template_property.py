@@ -25,7 +25,7 @@ PIECES = st.sampled_from(
         "{% if MODEWS == 'WKSHP' %}", "{% else %}", "{% endif %}", "{% if STDID %}", "{# a comment #}",
         "{{", "}}", "{%", "%}", "{#", "#}", "{", "}", "<b>", "</b>", "[link](#x)", "`code`", "**bold**",
         "{{ 'x' * 99999999 }}", "{% for i in items %}", "{% endfor %}", "{{ x | nofilter }}", "{% set a = 1 %}",
-        "{{ 1/0 }}", "Lab", " ", "é", "‹", "›",
+        "{{ 1/0 }}", "Lab", " ", "é", "‹", "›", "\\", "*", "_", "~~", "<!-- c -->", "&#123;", "&lbrace;", "&#37;",
     ]
 )  # fmt: skip
 TEXT = st.lists(PIECES, min_size=1, max_size=12).map("".join)
