@@ -1,5 +1,31 @@
-# One image for the portal, the Celery worker and beat (and the hub): different commands.
-FROM python:3.11-slim
+# Two images from this file:
+# - `singleuser` (docker build --target singleuser): each learner's server, for DockerSpawner
+#   (docker compose) and Zero to JupyterHub: JupyterLab, nbgitpuller, and the kernels the
+#   workshops use: python3 and PowerShell.
+# - the last stage, the default target: the portal, the Celery worker and beat, and the hub.
+# (The embedded default, `make start`, runs learners' servers from the project's virtualenv,
+# which has no PowerShell: the PowerShell workshop says so there and is run locally instead.)
+
+FROM quay.io/jupyter/base-notebook:2025-01-06 AS singleuser
+USER root
+# PowerShell 7 from Microsoft's package repository for this Ubuntu release
+# (https://learn.microsoft.com/powershell/scripting/install/install-ubuntu).
+RUN apt-get update && apt-get install -y --no-install-recommends wget ca-certificates \
+    && . /etc/os-release \
+    && wget -q "https://packages.microsoft.com/config/ubuntu/${VERSION_ID}/packages-microsoft-prod.deb" \
+    && dpkg -i packages-microsoft-prod.deb && rm packages-microsoft-prod.deb \
+    && apt-get update && apt-get install -y --no-install-recommends powershell \
+    && rm -rf /var/lib/apt/lists/* \
+    && pwsh -NoLogo -NoProfile -Command '$PSVersionTable.PSVersion'
+# The learner's JupyterLab settings, where the hub's JUPYTER_CONFIG_PATH points (hubconfig/).
+COPY hubconfig/singleuser /app/hubconfig/singleuser
+USER ${NB_UID}
+# nbgitpuller for Launch; the PowerShell kernel (kernel spec "powershell", as the notebooks name it).
+RUN pip install --no-cache-dir nbgitpuller powershell_kernel \
+    && python -m powershell_kernel.install --sys-prefix \
+    && jupyter kernelspec list | grep -q powershell
+
+FROM python:3.11-slim AS portal
 RUN apt-get update && apt-get install -y --no-install-recommends git nodejs npm \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from catalog.models import Notebook, SyncRun, Workshop
 
@@ -29,22 +29,39 @@ class NotebookInline(admin.TabularInline):
 class WorkshopAdmin(admin.ModelAdmin):
     """Feature, hide and order workshops; see sync errors."""
 
-    list_display = ("title", "slug", "status", "level", "featured", "pinned", "hidden", "rank", "content_updated_at")
+    list_display = (
+        "title", "slug", "status", "warning_count", "level", "featured", "pinned", "hidden", "rank",
+        "content_updated_at",
+    )  # fmt: skip
     list_editable = ("pinned", "hidden", "rank")
     list_filter = ("published", "active", "hidden", "pinned", "featured", "level", "metadata_format")
     search_fields = ("title", "slug", "folder", "summary")
     readonly_fields = (
         "slug", "folder", "title", "summary", "description", "tags", "products", "kernels", "authors",
         "prerequisites", "level", "duration_minutes", "image", "active", "featured", "metadata_format",
-        "extra", "commit_sha", "tree_sha", "content_updated_at", "published", "error", "error_commit_sha",
-        "error_at",
+        "extra", "commit_sha", "tree_sha", "content_updated_at", "published", "sync_warnings",
+        "template_placeholders", "error", "error_commit_sha", "error_at",
     )  # fmt: skip
     fieldsets = (
         ("Staff settings", {"fields": ("hidden", "pinned", "rank")}),
         ("Last sync problem", {"fields": ("error", "error_commit_sha", "error_at")}),
-        ("From the repository", {"fields": readonly_fields[:-3]}),
+        ("Published with warnings", {"fields": ("sync_warnings", "template_placeholders")}),
+        ("From the repository", {"fields": readonly_fields[:-5]}),
     )
     inlines = [NotebookInline]
+
+    @admin.display(description="Warnings")
+    def warning_count(self, obj: Workshop) -> int:
+        """Count what the last sync published with a default."""
+        return len(obj.warnings or [])
+
+    @admin.display(description="Sync warnings")
+    def sync_warnings(self, obj: Workshop) -> str:
+        """List what the published version could not honour, one per line."""
+        if not obj.warnings:
+            return "none"
+        items = format_html_join("\n", '<li class="sync-warning">{}</li>', ((w,) for w in obj.warnings))
+        return format_html("<ul>{}</ul>", items)
 
     @admin.display(description="Status")
     def status(self, obj: Workshop) -> str:

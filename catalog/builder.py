@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+import nbformat
+
 from catalog.metadata import MetadataError, WorkshopInfo, metadata_file, metadata_load
 from catalog.notebooks import NotebookError, ParsedNotebook, notebook_parse, notebook_render
+from catalog.notices import IMAGE, TEMPLATE, Notice
 from catalog.sanitize import markdown_render, relative_resolver
+from catalog.templating import placeholder
 
 # Bump when parsing or rendering changes, so the next sync re-renders every workshop.
-# 2: the git reader leaves out refused names and never-read oversized files.
+# 2: the git reader leaves out refused names and never-read oversized files; templates, repairs.
 PARSER_VERSION = 2
 
 
@@ -50,6 +54,7 @@ class WorkshopDraft:
     notebooks: list[NotebookDraft]
     files: dict[str, bytes]
     warnings: list[str] = field(default_factory=list)
+    placeholders: list[str] = field(default_factory=list)  # template names shown as ‹NAME›
 
     @property
     def search_text(self) -> str:
@@ -119,9 +124,10 @@ class WorkshopPlan:
     notebook_paths: list[str]  # the workshop's order
     notebooks: dict[str, ParsedNotebook]  # those that parsed
     notebook_errors: dict[str, str]  # path -> problem
-    layout_problems: list[str]  # no notebooks, an 'order' naming a missing notebook, a missing image
-    stored: dict[str, bytes]  # the files to publish
-    warnings: list[str] = field(default_factory=list)
+    layout_problems: list[str]  # no notebooks, an 'order' naming a missing notebook
+    stored: dict[str, bytes]  # the files to publish (notebooks as repaired and rendered)
+    warnings: list[Notice] = field(default_factory=list)  # published anyway, with a default
+    placeholders: frozenset[str] = frozenset()  # template names shown as ‹NAME›
     oversized: dict[str, int] = field(default_factory=dict)  # path -> bytes: files too large to read
     skipped: list[str] = field(default_factory=list)  # entries the reader left out (refused names)
 
@@ -134,6 +140,27 @@ class WorkshopPlan:
         return self.layout_problems + unreadable
 
 
+def _image_checked(info: WorkshopInfo, files: dict[str, bytes], *, external_images: bool) -> WorkshopInfo:
+    """Keep the card image only if it can be shown: a file of the folder, or an allowed URL.
+
+    Otherwise the workshop gets the default card and a warning: an image is cosmetic.
+    """
+    if not info.image:
+        return info
+    name = "workshopImg" if info.metadata_format == "wod.yml" else "image"
+    line = info.lines.get(name)
+    if _is_url(info.image):
+        if external_images:
+            return info
+        problem = f"'{info.image[:80]}' is on another site, and CATALOG_EXTERNAL_IMAGES is off (visitors' privacy)"
+    elif posixpath.normpath(info.image) in files:
+        return info
+    else:
+        problem = f"file '{info.image}' not found"
+    notice = Notice(info.metadata_format, f"field '{name}': {problem}; the default card is used", line, IMAGE)
+    return WorkshopInfo(**{**info.__dict__, "image": "", "warnings": [*info.warnings, notice]})
+
+
 def workshop_plan(
     *,
     folder: str,
@@ -142,18 +169,25 @@ def workshop_plan(
     max_file_bytes: int,
     oversized: Mapping[str, int] | None = None,
     skipped: Sequence[str] = (),
+    template_values: Mapping[str, Any] | None = None,
+    external_images: bool = True,
+    categories: Collection[str] | None = None,
 ) -> WorkshopPlan | None:
     """Read one workshop folder (metadata, notebook order, notebooks, files to store); None if no workshop.
 
     oversized: files the reader left unread for their size (path -> bytes): an oversized
     notebook or metadata file fails the workshop, any other is left out with a warning.
     skipped: the reader's warnings about entries it left out (names git refuses).
+    template_values: the site's values for Workshops-on-Demand templates (they win over the
+    workshop's own template_values). external_images: whether a card image may be a URL on
+    another site. categories: the tags the catalog knows (None: any).
     """
     files = workshop_files(files)
     too_big = {p: n for p, n in (oversized or {}).items() if ".ipynb_checkpoints/" not in p}
     present = {**files, **dict.fromkeys(too_big, b"")}  # every file, read or not
     if not holds_workshop(present):
         return None
+    site_values = dict(template_values or {})
     name = metadata_file(present)
     info, metadata_error = WorkshopInfo(), None
     if name in too_big:
@@ -161,18 +195,19 @@ def workshop_plan(
         metadata_error = MetadataError(name, [too_large])
     elif name is not None:
         try:
-            info = metadata_load(filename=name, raw=files[name])
+            info = metadata_load(filename=name, raw=files[name], site_values=site_values, categories=categories)
         except MetadataError as exc:
             metadata_error = exc
+    info = _image_checked(info, present, external_images=external_images)
     notebook_paths, layout_problems = _ordered([p for p in present if is_workshop_notebook(p)], info.order)
     if not notebook_paths:
         layout_problems = ["no notebooks (*.ipynb) at the top of the folder"]
-    elif info.image and not _is_url(info.image) and posixpath.normpath(info.image) not in present:
-        field_name = "workshopImg" if info.metadata_format == "wod.yml" else "image"
-        layout_problems.append(f"{info.metadata_format}: field '{field_name}': file '{info.image}' not found")
 
+    values = {**info.template_values, **site_values}
     notebooks: dict[str, ParsedNotebook] = {}
     notebook_errors: dict[str, str] = {}
+    warnings: list[Notice] = list(info.warnings)
+    placeholders = set(info.placeholders)
     for path in notebook_paths:
         if path in too_big:  # same words as notebook_parse's size check
             notebook_errors[path] = (
@@ -181,18 +216,32 @@ def workshop_plan(
             )
             continue
         try:
-            notebooks[path] = notebook_parse(files[path], name=path, max_bytes=max_notebook_bytes)
+            parsed = notebook_parse(
+                files[path], name=path, max_bytes=max_notebook_bytes, templates=info.templates, template_values=values
+            )
         except NotebookError as exc:
             notebook_errors[path] = str(exc)
+            continue
+        notebooks[path] = parsed
+        warnings += parsed.warnings
+        placeholders |= parsed.placeholders
+    if placeholders:
+        shown = ", ".join(placeholder(p) for p in sorted(placeholders))
+        message = f"template values known only per learner (or not set for the site) are shown as {shown}"
+        warnings.append(Notice(name or notebook_paths[0], message, kind=TEMPLATE))
 
     stored: dict[str, bytes] = {}
-    warnings: list[str] = list(skipped)
+    warnings += [Notice("", warning, kind="paths") for warning in skipped]
     for path, size in too_big.items():
         if path != name and path not in notebook_paths:
-            warnings.append(f"{path}: {size / 1e6:.1f} MB, over the file limit; not published")
+            warnings.append(Notice(path, f"{size / 1e6:.1f} MB, over the file limit; not published", kind="size"))
     for path, content in files.items():
-        if len(content) > max_file_bytes and not path.endswith(".ipynb"):
-            warnings.append(f"{path}: {len(content) / 1e6:.1f} MB, over the file limit; not published")
+        if path in notebooks and notebooks[path].changed:
+            stored[path] = nbformat.writes(notebooks[path].node).encode()  # repaired and rendered
+        elif len(content) > max_file_bytes and not path.endswith(".ipynb"):
+            warnings.append(
+                Notice(path, f"{len(content) / 1e6:.1f} MB, over the file limit; not published", kind="size")
+            )
         else:
             stored[path] = content
     return WorkshopPlan(
@@ -207,6 +256,7 @@ def workshop_plan(
         layout_problems=layout_problems,
         stored=stored,
         warnings=warnings,
+        placeholders=frozenset(placeholders),
         oversized=too_big,
         skipped=list(skipped),
     )
@@ -232,7 +282,7 @@ def workshop_render(plan: WorkshopPlan, *, base_url: str) -> WorkshopDraft:
                 headings=[{"level": h.level, "text": h.text, "anchor": h.anchor} for h in parsed.headings],
                 kernel=parsed.kernel,
                 preview_html=html,
-                size=len(plan.files[path]),
+                size=len(plan.stored[path]),
             )
         )
     info = plan.info
@@ -240,9 +290,10 @@ def workshop_render(plan: WorkshopPlan, *, base_url: str) -> WorkshopDraft:
     description_html = markdown_render(
         info.description, resolve_src=relative_resolver(targets=targets, notebook_dir="")
     )
-    if not info.kernels:
-        kernels = sorted({nb.kernel for nb in notebooks if nb.kernel})
-        info = WorkshopInfo(**{**info.__dict__, "kernels": kernels})
+    # The kernels the metadata declares, then any other a notebook asks for (Launch checks them all).
+    notebook_kernels = sorted({nb.kernel for nb in notebooks if nb.kernel} - set(info.kernels))
+    if notebook_kernels:
+        info = WorkshopInfo(**{**info.__dict__, "kernels": [*info.kernels, *notebook_kernels]})
     return WorkshopDraft(
         folder=plan.folder,
         info=info,
@@ -250,5 +301,6 @@ def workshop_render(plan: WorkshopPlan, *, base_url: str) -> WorkshopDraft:
         description_html=description_html,
         notebooks=notebooks,
         files=plan.stored,
-        warnings=plan.warnings,
+        warnings=[str(w) for w in plan.warnings],
+        placeholders=sorted(plan.placeholders),
     )

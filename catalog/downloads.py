@@ -40,6 +40,16 @@ def local_readme(*, workshop: Workshop, notebook_paths: list[str], has_requireme
             "(for PowerShell: `pip install powershell_kernel` with PowerShell 7 on your PATH).",
             "",
         ]
+    if workshop.template_placeholders:
+        names = ", ".join(f"`‹{name}›`" for name in workshop.template_placeholders)
+        lines += [
+            "## Fill in before you start",
+            "",
+            f"These notebooks were written for a hosted workshop that fills in values per learner. Here they "
+            f"show placeholders instead: {names}. Replace each with your own value (for example your user "
+            "name, password or the address of your own lab system) where it appears.",
+            "",
+        ]
     if workshop.prerequisites:
         lines += ["## Before you start", "", *[f"- {p}" for p in workshop.prerequisites], ""]
     if not has_requirements:

@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 from catalog.builder import WorkshopPlan, workshop_plan
 from catalog.notebooks import ParsedNotebook, markdown_parser, markdown_sources
+from catalog.notices import Notice
 
 ERROR, WARNING = "error", "warning"
 # Opt-out marker for a line that only looks like a secret (detect-secrets' convention).
@@ -69,6 +70,9 @@ class Limits:
     hub_kernels: tuple[str, ...] = ("python3",)
     documented_kernels: tuple[str, ...] = ()
     outputs_severity: str = WARNING
+    template_values: tuple[tuple[str, Any], ...] = ()  # the site's, as the sync renders with them
+    external_images: bool = True
+    categories: tuple[str, ...] | None = None
 
 
 def _line_of(text: str, needle: str) -> int | None:
@@ -98,8 +102,18 @@ def metadata_check(*, plan: WorkshopPlan) -> list[Finding]:
         return []
     text = plan.files.get(name, b"").decode("utf-8", errors="replace")  # absent when too large to read
     return [
-        Finding(ERROR, "metadata", f"{plan.folder}/{name}", f"{name}: {p}", _yaml_line(text, p)) for p in error.problems
+        Finding(ERROR, "metadata", f"{plan.folder}/{name}", f"{name}: {p}", line or _yaml_line(text, p))
+        for p, line in zip(error.problems, error.lines, strict=True)
     ]
+
+
+def warnings_check(*, plan: WorkshopPlan) -> list[Finding]:
+    """Report what the sync publishes with a default (the same warnings its report gives)."""
+    return [_warning(plan.folder, notice) for notice in plan.warnings if notice.kind not in ("size", "paths")]
+
+
+def _warning(folder: str, notice: Notice) -> Finding:
+    return Finding(WARNING, notice.kind, f"{folder}/{notice.file}", str(notice), notice.line)
 
 
 def metadata_kernels_check(*, plan: WorkshopPlan, limits: Limits) -> list[Finding]:
@@ -107,7 +121,7 @@ def metadata_kernels_check(*, plan: WorkshopPlan, limits: Limits) -> list[Findin
     name = plan.metadata_name
     if name is None or plan.metadata_error is not None:
         return []
-    text = plan.files[name].decode("utf-8")
+    text = plan.files[name].decode("utf-8", errors="replace")  # UTF-16 metadata is read too
     findings = []
     for kernel in plan.info.kernels:
         findings += kernel_check(
@@ -367,6 +381,7 @@ def workshop_lint(*, plan: WorkshopPlan, repo_paths: frozenset[str], limits: Lim
     """Run every check on the plan of one workshop folder."""
     folder, files = plan.folder, plan.files
     findings = metadata_check(plan=plan)
+    findings += warnings_check(plan=plan)
     findings += metadata_kernels_check(plan=plan, limits=limits)
     for path in sorted(plan.notebook_paths):
         if path in plan.notebook_errors:
@@ -442,6 +457,9 @@ def lint_plan(
         max_file_bytes=limits.max_file_bytes,
         oversized=oversized,
         skipped=skipped,
+        template_values=dict(limits.template_values),
+        external_images=limits.external_images,
+        categories=limits.categories,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.utils import timezone
@@ -49,6 +50,11 @@ class Workshop(models.Model):
     search_text = models.TextField(blank=True)
     search_vector = SearchVectorField(null=True, blank=True)
 
+    # What the published version could not honour (read with a default), and the template
+    # names shown as placeholders (‹NAME›): the zip's README says what to fill in.
+    warnings = models.JSONField(default=list, blank=True, help_text="Sync warnings of the published version.")
+    template_placeholders = models.JSONField(default=list, blank=True, help_text="Template names shown as ‹NAME›.")
+
     # The last failure, kept beside the last good version that stays published.
     error = models.TextField(blank=True)
     error_tree_sha = models.CharField(max_length=64, blank=True)
@@ -73,6 +79,12 @@ class Workshop(models.Model):
     def is_featured(self) -> bool:
         """Tell whether the workshop is featured by metadata or by staff."""
         return self.featured or self.pinned
+
+    @property
+    def kernels_unavailable(self) -> list[str]:
+        """Return the kernels the workshop needs that the hub does not offer (settings.HUB_KERNELS)."""
+        offered = set(settings.HUB_KERNELS)
+        return [k for k in self.kernels or [] if k not in offered]
 
 
 class Notebook(models.Model):

@@ -102,6 +102,7 @@ def _publish(workshop: Workshop, draft: WorkshopDraft, *, tree: str, commit: str
     workshop.parser_version = PARSER_VERSION
     workshop.content_updated_at = when
     workshop.search_text = draft.search_text
+    workshop.warnings, workshop.template_placeholders = draft.warnings, draft.placeholders
     workshop.error, workshop.error_tree_sha, workshop.error_commit_sha = "", "", ""
     workshop.error_at = None
     workshop.published = True
@@ -157,6 +158,9 @@ def _build(reader: GitReader, commit: str, folders: list[str], slugs: dict[str, 
             max_file_bytes=settings.CATALOG_MAX_FILE_BYTES,
             oversized=read.oversized,
             skipped=read.warnings,
+            template_values=settings.CATALOG_TEMPLATE_VALUES,
+            external_images=settings.CATALOG_EXTERNAL_IMAGES,
+            categories=settings.CATALOG_CATEGORIES or None,
         )
         if plan is None:
             yield folder, None, None

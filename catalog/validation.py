@@ -36,6 +36,9 @@ def validation_limits() -> Limits:
         hub_kernels=tuple(settings.HUB_KERNELS),
         documented_kernels=tuple(settings.HUB_KERNELS_DOCUMENTED),
         outputs_severity=outputs,
+        template_values=tuple(sorted(settings.CATALOG_TEMPLATE_VALUES.items())),
+        external_images=settings.CATALOG_EXTERNAL_IMAGES,
+        categories=tuple(settings.CATALOG_CATEGORIES) or None,
     )
 
 

@@ -22,6 +22,14 @@ class NothingToLaunch(RuntimeError):
     """The workshop has no notebook to open."""
 
 
+class KernelUnavailable(RuntimeError):
+    """The workshop needs a kernel the hub does not offer: launching would open "No Kernel"."""
+
+    def __init__(self, kernels: list[str]) -> None:
+        super().__init__(", ".join(kernels))
+        self.kernels = kernels
+
+
 class HubUserUnknown(RuntimeError):
     """The hub does not know this portal user (signed in before the hub's database was reset)."""
 
@@ -65,7 +73,13 @@ def _must_wait(ticket: admission.Ticket) -> MustWait:
 
 
 def workshop_launch(*, user: AbstractBaseUser, workshop: Workshop) -> str:
-    """Start the learner's server (the hub shows its progress), record it, return the link."""
+    """Start the learner's server (the hub shows its progress), record it, return the link.
+
+    Raise KernelUnavailable, before asking the hub for anything, when the workshop needs a
+    kernel the hub does not offer (settings.HUB_KERNELS).
+    """
+    if workshop.kernels_unavailable:
+        raise KernelUnavailable(workshop.kernels_unavailable)
     url = workshop_launch_url(workshop=workshop)
     name = user.get_username()
     with hub_client_build() as hub:

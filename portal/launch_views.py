@@ -26,6 +26,10 @@ def workshop_launch(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect(f"{reverse('accounts:login')}?{urlencode({'next': detail})}")
     try:
         url = launch.workshop_launch(user=request.user, workshop=workshop)
+    except launch.KernelUnavailable as error:
+        return render(
+            request, "portal/kernel_unavailable.html", {"workshop": workshop, "kernels": error.kernels}, status=409
+        )
     except launch.NothingToLaunch as error:
         raise Http404(str(error)) from error
     except launch.HubUserUnknown:

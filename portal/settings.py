@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from hubconfig import contract
 
@@ -131,13 +132,20 @@ STORAGES = {
 # Serve static files from the app folders without collectstatic in development.
 WHITENOISE_USE_FINDERS = DEBUG
 
+# Card images from other sites: off by default, because every visitor's browser would fetch
+# them from that site (it learns who browses the catalog). Off: such a card gets the default
+# image (a sync warning) and the Content-Security-Policy allows images from this site only,
+# so external images in notebook previews do not load either. On: any https: image.
+CATALOG_EXTERNAL_IMAGES = env.bool("CATALOG_EXTERNAL_IMAGES", default=False)
+
 # Notebook content is untrusted: no inline script, no plugins, nothing framed.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'", "'unsafe-inline'"],  # nbconvert output carries style attributes
-        "img-src": ["'self'", "data:", "https:"],
+        # Images from other sites only when the operator allows them (CATALOG_EXTERNAL_IMAGES above).
+        "img-src": ["'self'", "data:", *(["https:"] if CATALOG_EXTERNAL_IMAGES else [])],
         "object-src": ["'none'"],
         "base-uri": ["'none'"],
         "frame-ancestors": ["'none'"],
@@ -228,6 +236,17 @@ CATALOG_SYNC_INTERVAL = env.int("CATALOG_SYNC_INTERVAL", default=600)
 CATALOG_MAX_NOTEBOOK_BYTES = env.int("CATALOG_MAX_NOTEBOOK_BYTES", default=10 * 1024 * 1024)
 CATALOG_MAX_FILE_BYTES = env.int("CATALOG_MAX_FILE_BYTES", default=20 * 1024 * 1024)
 CATALOG_PAGE_SIZE = env.int("CATALOG_PAGE_SIZE", default=24)
+# Workshops-on-Demand templates ({{ VAR }} in notebooks and metadata): the site's values, a JSON
+# object of names to text (e.g. {"BRANDINGWOD": "HPE Developer", "SURVEYURL": "https://..."}).
+# They win over a workshop's own template_values; names known only per learner (student id,
+# password) are shown as placeholders such as ‹STDID›. A change shows after `sync_catalog --force`.
+CATALOG_TEMPLATE_VALUES = env.json("CATALOG_TEMPLATE_VALUES", default={})
+if not isinstance(CATALOG_TEMPLATE_VALUES, dict):
+    raise ImproperlyConfigured('CATALOG_TEMPLATE_VALUES must be a JSON object, e.g. {"BRANDINGWOD": "HPE Developer"}')
+# CATALOG_EXTERNAL_IMAGES (card images from other sites) is read above, beside the CSP.
+# The categories (tags, wod.yml 'category') the catalog knows; others are left out with a
+# warning. Empty: any.
+CATALOG_CATEGORIES = env.list("CATALOG_CATEGORIES", default=[])
 # Where people read the source (for "view source" links); derived from the source when unset.
 CATALOG_REPO_WEB_URL = env.str("CATALOG_REPO_WEB_URL", default="")
 CATALOG_GIT_TIMEOUT = env.int("CATALOG_GIT_TIMEOUT", default=300)

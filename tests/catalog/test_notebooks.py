@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
+from pathlib import Path
 
 import nbformat
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from catalog.notebooks import NotebookError, notebook_parse, notebook_render
+from catalog.notebooks import TEMPLATE_GROWTH_CHARS, NotebookError, notebook_parse, notebook_render
 from tests.contentrepo import notebook_bytes
 
 LIMIT = 1_000_000
@@ -118,3 +120,120 @@ def test_any_bytes_give_a_notebook_or_a_notebook_error(raw: bytes) -> None:
     """No input makes the parser fail with anything but NotebookError."""
     with contextlib.suppress(NotebookError):
         notebook_parse(raw, name="fuzz.ipynb", max_bytes=LIMIT)
+
+
+# --- what JupyterLab opens, the catalog publishes -------------------------------------------
+
+CASES = Path(__file__).resolve().parents[1] / "data" / "cases" / "content"
+
+
+def _nb_dict(*cells: dict, minor: int = 5) -> dict:
+    return {"nbformat": 4, "nbformat_minor": minor, "metadata": {}, "cells": list(cells)}
+
+
+def test_markdown_cell_with_outputs_is_repaired_with_a_warning() -> None:
+    """A Markdown cell left with outputs/execution_count (VS Code) opens in JupyterLab: repaired, warned."""
+    raw = (CASES / "markdown-cell-with-outputs" / "vscode-edited" / "1-Basics.ipynb").read_bytes()
+    parsed = notebook_parse(raw, name="1-Basics.ipynb", max_bytes=LIMIT)
+    assert parsed.title == "Basics" and parsed.changed
+    markdown = parsed.node.cells[1]
+    assert "outputs" not in markdown and "execution_count" not in markdown
+    assert parsed.node.cells[2].outputs[0].text == "hello\n"  # the code cell keeps its output
+    [warning] = parsed.warnings
+    assert warning.file == "1-Basics.ipynb" and "execution_count, outputs on Markdown cells" in warning.message
+    nbformat.validate(nbformat.reads(nbformat.writes(parsed.node), as_version=4))  # what is published is valid
+
+
+def test_missing_and_duplicate_cell_ids_are_repaired_by_nbformat() -> None:
+    """nbformat's normalize() gives cells with a missing or repeated id new ones; the notebook publishes."""
+    cells = [
+        {"cell_type": "markdown", "metadata": {}, "source": "# A"},
+        {"cell_type": "markdown", "id": "x", "metadata": {}, "source": "## B"},
+        {"cell_type": "markdown", "id": "x", "metadata": {}, "source": "## C"},
+    ]
+    parsed = notebook_parse(json.dumps(_nb_dict(*cells)).encode(), name="ids.ipynb", max_bytes=LIMIT)
+    ids = [c.id for c in parsed.node.cells]
+    assert len(set(ids)) == 3 and ids[1] == "x"
+    assert [w.message for w in parsed.warnings] == ["repaired: 2 cell(s) had a missing or duplicate id"]
+
+
+def test_invalid_metadata_and_stray_fields_are_stripped() -> None:
+    """Metadata of the wrong type and fields a cell type does not have are dropped as Jupyter drops them."""
+    cells = [
+        {"cell_type": "code", "id": "c", "metadata": {"collapsed": "yes"}, "source": "1", "outputs": [],
+         "execution_count": None, "attachments": {}},
+        {"cell_type": "raw", "id": "r", "metadata": {}, "source": "raw", "outputs": []},
+    ]  # fmt: skip
+    data = _nb_dict(*cells)
+    data["metadata"] = {"kernelspec": {"name": 3}}
+    data["widgets_state_of_an_old_tool"] = {}
+    parsed = notebook_parse(json.dumps(data).encode(), name="meta.ipynb", max_bytes=LIMIT)
+    assert "collapsed" not in parsed.node.cells[0].metadata and "attachments" not in parsed.node.cells[0]
+    messages = " / ".join(w.message for w in parsed.warnings)
+    assert "invalid metadata was removed" in messages and "outputs on Raw cells" in messages
+    assert "notebook field 'widgets_state_of_an_old_tool'" in messages
+
+
+def test_a_valid_notebook_is_published_as_committed() -> None:
+    """Nothing to repair and no template: no warning, and the committed bytes are what is published."""
+    parsed = notebook_parse(notebook_bytes("Clean", "Part"), name="a.ipynb", max_bytes=LIMIT)
+    assert parsed.warnings == [] and not parsed.changed
+
+
+def test_template_notebook_is_rendered_before_its_outline_is_read() -> None:
+    """In a template workshop, headings, code and outputs are rendered; the outline never shows `{{`."""
+    raw = (CASES / "wod-templates" / "WKSHP-Branded101" / "0-ReadMeFirst.ipynb").read_bytes()
+    parsed = notebook_parse(
+        raw, name="0.ipynb", max_bytes=LIMIT, templates=True, template_values={"BRANDINGWOD": "HPE Developer"}
+    )
+    assert parsed.title == "Welcome to the HPE Developer"
+    assert [h.text for h in parsed.headings] == ["Welcome to the HPE Developer", "Challenge overview"]
+    source = parsed.node.cells[0].source
+    assert "{{" not in source and "{%" not in source and "‹BRANDINGLOGO›" in source
+    assert parsed.placeholders == {"BRANDINGLOGO", "SURVEYURL"} and parsed.changed
+    html = notebook_render(parsed)
+    assert "{{" not in html and "{%" not in html and "HPE Developer" in html
+
+
+def test_notebooks_of_other_workshops_keep_their_braces() -> None:
+    """Outside template workshops, `{{ item }}` is content (an Ansible playbook): shown as JupyterLab shows it."""
+    code = 'msg: "{{ item.name }}"'
+    raw = notebook_bytes("Ansible", code=code)
+    parsed = notebook_parse(raw, name="a.ipynb", max_bytes=LIMIT)
+    assert parsed.node.cells[-1].source == code and not parsed.changed
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=12,
+)
+CELL_KEYS = st.sampled_from(["cell_type", "id", "metadata", "source", "outputs", "execution_count", "attachments"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.dictionaries(CELL_KEYS, JSON | st.sampled_from(["markdown", "code", "raw"]), max_size=7),
+    st.sampled_from([0, 4, 5, "5", None]),
+    JSON,
+)
+def test_any_nbformat_4_shaped_json_gives_a_notebook_or_a_reason(cell: dict, minor, metadata) -> None:
+    """Documents far from the schema (odd ids, types, shapes) never crash the reading: repaired or refused."""
+    data = {"nbformat": 4, "nbformat_minor": minor, "metadata": metadata, "cells": [cell, dict(cell)]}
+    with contextlib.suppress(NotebookError):
+        parsed = notebook_parse(json.dumps(data).encode(), name="f.ipynb", max_bytes=LIMIT)
+        nbformat.validate(parsed.node)  # what is published is valid
+
+
+def test_what_a_template_may_add_to_a_notebook_is_bounded() -> None:
+    """Thousands of tags each filled with a long value cannot blow a notebook up: growth is capped, with a warning."""
+    value = "x" * 20_000
+    cells = [nbformat.v4.new_markdown_cell("{{ BIG }} " * 1000) for _ in range(40)]  # would add 800 MB
+    raw = nbformat.writes(nbformat.v4.new_notebook(cells=cells)).encode()
+    started = time.monotonic()
+    parsed = notebook_parse(raw, name="big.ipynb", max_bytes=10**7, templates=True, template_values={"BIG": value})
+    assert time.monotonic() - started < 30
+    size = sum(len(c.source) for c in parsed.node.cells)
+    assert size < len(raw) + TEMPLATE_GROWTH_CHARS + 100_000
+    assert "{{" not in parsed.node.cells[-1].source and "‹BIG›" in parsed.node.cells[-1].source
+    assert any("output over" in w.message for w in parsed.warnings)

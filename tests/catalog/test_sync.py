@@ -8,6 +8,7 @@ from django.core.management import CommandError, call_command
 from catalog.models import Notebook, SyncRun, Workshop
 from catalog.sync import catalog_sync
 from catalog.validation import report_findings, source_validate
+from tests.catalog.test_metadata import ALIAS_BOMB
 from tests.contentrepo import ContentRepo, notebook_bytes, workshop_yml
 
 pytestmark = pytest.mark.django_db
@@ -121,9 +122,8 @@ def test_broken_workshop_keeps_last_good_version(content_repo: ContentRepo) -> N
 @pytest.mark.parametrize(
     ("files", "reason"),
     [
-        ({"workshop.yml": "title: T\nlevel: guru\n"}, "field 'level'"),
-        ({"workshop.yml": "title: T\ncolour: blue\n"}, "unknown field 'colour'"),
-        ({"workshop.yml": "title: T\nimage: images/missing.png\n"}, "file 'images/missing.png' not found"),
+        ({"workshop.yml": "title: T\nactive: maybe\n"}, "field 'active'"),
+        ({"workshop.yml": "title: T\nlevel: a\nlevel: b\n"}, "duplicate key 'level' on lines 2 and 3"),
         ({"workshop.yml": "title: T\norder: [9-Missing.ipynb]\n"}, "'9-Missing.ipynb', which is not in the folder"),
         ({"2-Old.ipynb": '{"nbformat": 3, "nbformat_minor": 0, "worksheets": []}'}, "nbformat 3 is not supported"),
     ],
@@ -216,13 +216,16 @@ VERDICT_FOLDERS: dict[str, dict | None] = {
     "good": {"workshop.yml": workshop_yml(title="Good", summary="Fine.")},
     "good-without-metadata": {},
     "broken-yaml": {"workshop.yml": "title: [broken\n"},
-    "unknown-field": {"workshop.yml": "title: T\ncolour: blue\nlevel: guru\n"},
+    "unknown-field-and-level": {"workshop.yml": "title: T\ncolour: blue\nlevel: guru\n"},  # warnings only
+    "wrong-active": {"workshop.yml": "title: T\nactive: maybe\n"},
+    "duplicate-keys": {"workshop.yml": "title: T\ntitle: U\n"},
+    "alias-bomb": {"wod.yml": ALIAS_BOMB},
     "not-utf8-metadata": {"workshop.yml": b"title: \xff\xfe\n"},
     "broken-notebook": {"1-Part1.ipynb": b"{ not json"},
     "old-notebook": {"1-Part1.ipynb": '{"nbformat": 3, "nbformat_minor": 0, "worksheets": []}'},
     "broken-yaml-and-notebook": {"workshop.yml": "title: [x\n", "0-Part0.ipynb": b"nope"},
     "order-names-a-missing-notebook": {"workshop.yml": workshop_yml(title="T", order=["9-Gone.ipynb"])},
-    "missing-image": {"workshop.yml": workshop_yml(title="T", image="img/gone.png")},
+    "missing-image": {"workshop.yml": workshop_yml(title="T", image="img/gone.png")},  # a warning: default card
     "no-notebooks": None,
 }
 
@@ -247,7 +250,7 @@ def test_validation_verdict_is_the_sync_outcome(content_repo: ContentRepo) -> No
     }
     assert set(errors) == set(VERDICT_FOLDERS)
     published = {w.folder for w in Workshop.objects.filter(published=True)}
-    assert published == {"good", "good-without-metadata"}
+    assert published == {"good", "good-without-metadata", "unknown-field-and-level", "missing-image"}
     assert {folder for folder, found in errors.items() if not found} == published
     for folder in set(errors) - published:
         # Every reason the sync gives is one the validation gave (it may give more: with broken

@@ -116,16 +116,25 @@ def test_folder_without_workshop_is_none():
 
 
 def test_metadata_errors_name_file_field_and_line():
-    files = {"0-Intro.ipynb": notebook_bytes("Intro"), "workshop.yml": b"title: T\nlevel: expert\n"}
+    files = {"0-Intro.ipynb": notebook_bytes("Intro"), "workshop.yml": b"title: T\nactive: maybe\n"}
     [finding] = _check(files)
     assert finding.file == "w/workshop.yml" and finding.severity == ERROR and finding.line == 2
-    assert "level" in finding.message and "beginner" in finding.message
+    assert "active" in finding.message and "boolean" in finding.message
+
+
+def test_cosmetic_metadata_faults_are_warnings_on_their_line():
+    """A value the sync replaces by a default is a warning, on the line it is about: never an error."""
+    files = {"0-Intro.ipynb": notebook_bytes("Intro"), "workshop.yml": b"title: T\nlevel: expert\nimage: tbd\n"}
+    findings = _check(files)
+    assert {(f.severity, f.line) for f in findings} == {(WARNING, 2), (WARNING, 3)}
+    assert all(f.file == "w/workshop.yml" for f in findings)
+    assert any("'beginner', 'intermediate' or 'advanced'" in f.message for f in findings)
 
 
 def test_unknown_metadata_field_suggests_the_right_one():
     files = {"0-Intro.ipynb": notebook_bytes("Intro"), "workshop.yml": b"titel: T\n"}
     [finding] = _check(files)
-    assert "did you mean 'title'" in finding.message
+    assert "did you mean 'title'" in finding.message and finding.severity == WARNING
 
 
 def test_builder_problems_are_reported_too():
@@ -224,3 +233,9 @@ def test_secrets_in_notebook_report_file_and_line():
     assert finding.check == "secrets" and finding.file == "w/0-A.ipynb" and finding.line
     raw = files["0-A.ipynb"].decode().splitlines()[finding.line - 1]
     assert "HPinvent123" in raw
+
+
+def test_utf16_metadata_is_checked_without_crashing():
+    """Metadata saved as UTF-16 (read by the sync) is linted like any other: no finding, no crash."""
+    files = {"0-A.ipynb": _nb(), "workshop.yml": "title: T\nkernels: [python3]\n".encode("utf-16")}
+    assert _check(files) == []

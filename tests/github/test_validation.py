@@ -101,6 +101,19 @@ def test_report_page_shows_workshop_and_notebook(repo, fake_github, client):
     assert data["state"] == "failure" and data["report"]["summary"]["errors"] == 1
 
 
+def test_pull_request_with_warnings_succeeds_and_shows_them(repo, fake_github, client):
+    """A cosmetic fault (tab as spacing, placeholder card image) passes the PR, warnings counted and listed."""
+    repo.write("redfish-basics/workshop.yml", "title: Redfish basics\nimage:\t'tbd'\n")
+    sha = _open_pull(repo, fake_github, 12, ["redfish-basics/workshop.yml"])
+    run = _run(12, sha)
+    assert pull_request_validate(run_id=run.pk) == "success"
+    assert fake_github.statuses(REPOSITORY, sha)[-1]["description"] == "1 workshop(s) valid, 2 warning(s)"
+    html = client.get(f"/validation/{run.pk}").content.decode()
+    assert "2 warning(s)" in html
+    assert "redfish-basics/workshop.yml:2</code> workshop.yml, line 2: a tab is used as spacing" in html
+    assert "&#x27;tbd&#x27; is a placeholder, not an image" in html
+
+
 def test_missing_commit_gives_error_status(repo, fake_github):
     sha = "b" * 40
     fake_github.pull_add(REPOSITORY, 10, head_sha=sha, files=["redfish-basics/x.ipynb"])
