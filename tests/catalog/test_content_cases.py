@@ -166,7 +166,7 @@ def test_wod_template_workshop_never_shows_template_syntax(content_repo: Content
     assert "Branded 101" in pages["search"].content.decode()  # found by its rendered outline
     assert "student‹STDID›" in pages["1-Lab.ipynb"].content.decode()
 
-    archive = zipfile.ZipFile(io.BytesIO(client.get(f"/workshops/{workshop.slug}/download.zip").content))
+    archive = zipfile.ZipFile(io.BytesIO(client.get(f"/workshops/{workshop.slug}/download.zip").getvalue()))
     for name in archive.namelist():
         if name.endswith((".ipynb", ".md")):
             assert not RAW.search(archive.read(name).decode()), name

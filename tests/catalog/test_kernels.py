@@ -147,7 +147,7 @@ def test_the_learners_image_has_powershell_and_its_kernel() -> None:
     assert "powershell_kernel" in runs and "python -m powershell_kernel.install" in runs and "nbgitpuller" in runs
     copies = [c.value for c in stages["singleuser"] if c.cmd.upper() == "COPY"]
     assert ("hubconfig/singleuser", "/app/hubconfig/singleuser") in copies  # where JUPYTER_CONFIG_PATH points
-    assert stages["portal"][-1].cmd.upper() == "CMD" and "gunicorn" in stages["portal"][-1].value
+    assert stages["portal"][-1].cmd.upper() == "CMD" and "portal.webserver" in stages["portal"][-1].value
 
 
 def test_compose_builds_the_learners_image_and_the_hub_spawns_it() -> None:
