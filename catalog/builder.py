@@ -9,11 +9,13 @@ from typing import Any
 from urllib.parse import quote
 
 from catalog.metadata import MetadataError, WorkshopInfo, metadata_file, metadata_load
-from catalog.notebooks import NotebookError, ParsedNotebook, notebook_parse, notebook_render
+from catalog.notebooks import NotebookError, ParsedNotebook, notebook_parse
+from catalog.render import RenderBudget
+from catalog.render_pool import RenderJob, notebooks_render
 from catalog.sanitize import markdown_render, relative_resolver
 
 # Bump when parsing or rendering changes, so the next sync re-renders every workshop.
-PARSER_VERSION = 1
+PARSER_VERSION = 2
 
 
 class WorkshopError(ValueError):
@@ -181,26 +183,40 @@ def workshop_plan(
     )
 
 
-def workshop_render(plan: WorkshopPlan, *, base_url: str) -> WorkshopDraft:
-    """Render a plan without problems into a publishable draft (previews, description)."""
+def workshop_render(plan: WorkshopPlan, *, base_url: str, budget: RenderBudget | None = None) -> WorkshopDraft:
+    """Render a plan without problems into a publishable draft (previews, description).
+
+    Notebooks render in parallel in killable processes (render_pool) within budget (cells,
+    outputs, bytes, seconds, memory); a cut or missing preview says so on the page and in
+    the draft's warnings.
+    """
     if plan.problems:
         raise WorkshopError(plan.problems)
     targets = {p: f"{base_url}files/{quote(p)}" for p in plan.stored}
     targets.update({p: f"{base_url}notebooks/{quote(p)}" for p in plan.notebook_paths})
-    notebooks: list[NotebookDraft] = []
-    for position, path in enumerate(plan.notebook_paths):
-        parsed = plan.notebooks[path]
-        html = notebook_render(
-            parsed, resolve_src=relative_resolver(targets=targets, notebook_dir=posixpath.dirname(path))
+    jobs = [
+        RenderJob(
+            name=path,
+            node=plan.notebooks[path].node,
+            resolve_src=relative_resolver(targets=targets, notebook_dir=posixpath.dirname(path)),
         )
+        for path in plan.notebook_paths
+    ]
+    warnings = list(plan.warnings)
+    notebooks: list[NotebookDraft] = []
+    for position, (path, rendered) in enumerate(
+        zip(plan.notebook_paths, notebooks_render(jobs=jobs, budget=budget), strict=True)
+    ):
+        parsed = plan.notebooks[path]
+        warnings += [f"{path}: {notice}" for notice in rendered.notices]
         notebooks.append(
             NotebookDraft(
                 path=path,
                 position=position,
                 title=parsed.title or path.removesuffix(".ipynb"),
-                headings=[{"level": h.level, "text": h.text, "anchor": h.anchor} for h in parsed.headings],
+                headings=[{"level": h.level, "text": h.text, "anchor": h.anchor} for h in rendered.headings],
                 kernel=parsed.kernel,
-                preview_html=html,
+                preview_html=rendered.html,
                 size=len(plan.files[path]),
             )
         )
@@ -219,5 +235,5 @@ def workshop_render(plan: WorkshopPlan, *, base_url: str) -> WorkshopDraft:
         description_html=description_html,
         notebooks=notebooks,
         files=plan.stored,
-        warnings=plan.warnings,
+        warnings=warnings,
     )

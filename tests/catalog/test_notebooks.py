@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from catalog.notebooks import NotebookError, notebook_parse, notebook_render
+from catalog.notebooks import NotebookError, notebook_parse
+from catalog.render import notebook_render
+from catalog.sanitize import relative_resolver
 from tests.contentrepo import notebook_bytes
 
 LIMIT = 1_000_000
@@ -22,9 +24,10 @@ def test_headings_and_title_are_read() -> None:
     assert parsed.title == "Sessions"
     assert [(h.level, h.text) for h in parsed.headings] == [(1, "Sessions"), (2, "Log in"), (2, "Log out")]
     assert parsed.kernel == "python3"
-    html = notebook_render(parsed)
-    for heading in parsed.headings:
-        assert f'id="{heading.anchor}"' in html  # outline links land on the heading
+    rendered = notebook_render(node=parsed.node)
+    assert [(h.level, h.text) for h in rendered.headings] == [(h.level, h.text) for h in parsed.headings]
+    for heading in rendered.headings:
+        assert f'id="{heading.anchor}"' in rendered.html  # outline links land on the heading
 
 
 @pytest.mark.parametrize(
@@ -84,7 +87,7 @@ def test_preview_keeps_content_but_no_script() -> None:
         '# Title\n\n<img src="x" onerror="alert(1)"> [click](javascript:alert(2)) <a href="data:text/html,x">d</a>',
         "<b>kept</b><script>alert(5)</script><iframe src='https://evil.example'></iframe>",
     )
-    html = notebook_render(notebook_parse(raw, name="x.ipynb", max_bytes=LIMIT))
+    html = notebook_render(node=notebook_parse(raw, name="x.ipynb", max_bytes=LIMIT).node).html
     lowered = html.lower()
     for bad in ("<script", "onerror", "onload", "javascript:", "<iframe", "<svg", "data:text/html", "alert(4)"):
         assert bad not in lowered, bad
@@ -98,8 +101,6 @@ def test_relative_images_resolve_to_portal_files() -> None:
         cells=[nbformat.v4.new_markdown_cell("# T\n\n![tree](images/tree.svg)\n\n[next](1-Next.ipynb)")]
     )
     parsed = notebook_parse(nbformat.writes(nb).encode(), name="0-T.ipynb", max_bytes=LIMIT)
-    from catalog.sanitize import relative_resolver
-
     resolver = relative_resolver(
         targets={
             "images/tree.svg": "/workshops/w/files/images/tree.svg",
@@ -107,7 +108,7 @@ def test_relative_images_resolve_to_portal_files() -> None:
         },
         notebook_dir="",
     )
-    html = notebook_render(parsed, resolve_src=resolver)
+    html = notebook_render(node=parsed.node, resolve_src=resolver).html
     assert 'src="/workshops/w/files/images/tree.svg"' in html
     assert 'href="/workshops/w/notebooks/1-Next.ipynb"' in html
 

@@ -144,7 +144,8 @@ def test_unknown_workshop_is_a_helpful_404(client: Client, catalog) -> None:
 def test_notebook_preview(client: Client, catalog) -> None:
     """A notebook preview shows the rendered notebook with its outline and neighbours."""
     body = client.get("/workshops/redfish-101/notebooks/1-Part1.ipynb").content.decode()
-    assert 'id="Log-in-with-a-session"' in body
+    assert 'id="nb-Log-in-with-a-session"' in body  # the outline's anchor, namespaced
+    assert 'href="#nb-Log-in-with-a-session"' in body
     assert "print" in body  # code cells rendered
     assert 'rel="prev"' in body
     assert client.get("/workshops/redfish-101/notebooks/9-Nope.ipynb").status_code == 404

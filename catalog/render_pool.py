@@ -1,0 +1,123 @@
+"""Render notebooks in child processes that can be killed: each notebook bounded in time and memory.
+
+A notebook under the byte limit can still cost minutes and gigabytes to render (tens of
+thousands of cells). Rendering runs in a Pebble process pool (forked workers, so nothing is
+imported twice): each worker caps the address space it may add (RLIMIT_AS), each notebook has
+a hard timeout after which its worker is killed and replaced, and workers are recycled after a
+number of notebooks. A notebook that fails any of this gets a preview that says so; the others,
+and the sync, go on. The pool also renders on every core while the sync process waits.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+import threading
+from collections.abc import Mapping
+from concurrent.futures import TimeoutError as FutureTimeoutError
+from dataclasses import dataclass
+from typing import Any
+
+from pebble import ProcessExpired, ProcessPool
+
+from catalog.render import RenderBudget, RenderedNotebook, notebook_render, notice_render
+from catalog.sanitize import SrcResolver
+
+_MAX_TASKS_PER_WORKER = 500  # a fresh worker now and then gives back fragmented memory
+_lock = threading.Lock()
+_pool: ProcessPool | None = None
+_pool_key: tuple[int, int] | None = None  # (pid that made it, memory limit)
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """One notebook to render: its name (for messages), its nbformat node and its link resolver."""
+
+    name: str
+    node: Mapping[str, Any]
+    resolve_src: SrcResolver | None = None  # must pickle (sanitize.RelativeResolver does)
+
+
+def _address_space() -> int:
+    """Return this process's current virtual memory size in bytes (Linux /proc)."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[0]) * resource.getpagesize()
+
+
+def _worker_start(memory_bytes: int) -> None:
+    """Cap the memory a worker may add to what it inherited (runs in each new worker)."""
+    try:
+        limit = _address_space() + memory_bytes
+    except OSError:
+        return  # no /proc: the time limit still holds
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _render(job: RenderJob, budget: RenderBudget) -> RenderedNotebook:
+    """Render one job (runs in a worker)."""
+    return notebook_render(node=job.node, resolve_src=job.resolve_src, budget=budget)
+
+
+def _workers() -> int:
+    """Return how many rendering processes to run: one per core, at most four."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _get_pool(budget: RenderBudget) -> ProcessPool:
+    """Return the process's rendering pool, made on first use (again after a fork or a new limit)."""
+    global _pool, _pool_key
+    key = (os.getpid(), budget.memory_bytes)
+    with _lock:
+        if _pool is None or _pool_key != key or not _pool.active:
+            if _pool is not None and _pool_key is not None and _pool_key[0] == key[0]:
+                _pool.stop()  # ours (not a parent's copy after a fork): end its workers
+            _pool = ProcessPool(
+                max_workers=_workers(),
+                max_tasks=_MAX_TASKS_PER_WORKER,
+                initializer=_worker_start,
+                initargs=(budget.memory_bytes,),
+                context=multiprocessing.get_context("fork"),
+            )
+            _pool_key = key
+        return _pool
+
+
+def render_pool_stop() -> None:
+    """Stop the rendering processes (they also end on their own when this process ends)."""
+    global _pool, _pool_key
+    with _lock:
+        if _pool is not None and _pool_key is not None and _pool_key[0] == os.getpid():
+            _pool.stop()
+            _pool.join()
+        _pool, _pool_key = None, None
+
+
+def notebooks_render(*, jobs: list[RenderJob], budget: RenderBudget | None = None) -> list[RenderedNotebook]:
+    """Render jobs in parallel in killable processes; return one preview per job, in order.
+
+    A notebook over budget.hard_seconds or budget.memory_bytes, or whose process dies, gets a
+    preview holding only a notice saying why (and the notice in `notices`); never raises for
+    one notebook's sake.
+    """
+    budget = budget or RenderBudget()
+    pool = _get_pool(budget)
+    futures = [pool.schedule(_render, args=(job, budget), timeout=budget.hard_seconds) for job in jobs]
+    results: list[RenderedNotebook] = []
+    for future in futures:
+        try:
+            results.append(future.result())
+            continue
+        except FutureTimeoutError:
+            reason = f"rendering took longer than {budget.hard_seconds:.0f} s and was stopped"
+        except MemoryError:
+            reason = f"rendering needed more than {budget.memory_bytes / 2**20:.0f} MB of memory and was stopped"
+        except ProcessExpired as exc:
+            reason = f"the rendering process ended unexpectedly (exit code {exc.exitcode})"
+        except Exception as exc:  # noqa: BLE001 - one notebook's failure must not stop the sync
+            reason = f"rendering failed ({type(exc).__name__})"
+        results.append(notice_render(message=f"No preview: {reason}. Download the notebook to open it in JupyterLab."))
+    return results
