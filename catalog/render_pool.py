@@ -10,7 +10,6 @@ and the sync, go on. The pool also renders on every core while the sync process 
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import resource
 import threading
@@ -19,6 +18,7 @@ from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass
 from typing import Any
 
+import billiard
 from pebble import ProcessExpired, ProcessPool
 
 from catalog.render import RenderBudget, RenderedNotebook, notebook_render, notice_render
@@ -57,9 +57,31 @@ def _worker_start(memory_bytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
+def _over_memory(budget: RenderBudget) -> str:
+    return f"rendering needed more than {budget.memory_bytes / 2**20:.0f} MB of memory and was stopped"
+
+
 def _render(job: RenderJob, budget: RenderBudget) -> RenderedNotebook:
-    """Render one job (runs in a worker)."""
-    return notebook_render(node=job.node, resolve_src=job.resolve_src, budget=budget)
+    """Render one job (runs in a worker); over the memory limit, answer a notice and stay usable."""
+    try:
+        return notebook_render(node=job.node, resolve_src=job.resolve_src, budget=budget)
+    except MemoryError:
+        pass  # leave the except block first: its traceback holds what filled the memory
+    return notice_render(message=_no_preview(_over_memory(budget)))
+
+
+def _no_preview(reason: str) -> str:
+    return f"No preview: {reason}. Download the notebook to open it in JupyterLab."
+
+
+def _context() -> Any:
+    """Return the fork context to start workers with.
+
+    Celery's prefork workers are daemonic billiard processes, and the standard library refuses
+    children to a daemonic process; billiard (Celery's fork of multiprocessing, same API) does
+    not. Our workers cannot outlive us anyway: they end when their pipe to us closes.
+    """
+    return billiard.get_context("fork")
 
 
 def _workers() -> int:
@@ -80,7 +102,7 @@ def _get_pool(budget: RenderBudget) -> ProcessPool:
                 max_tasks=_MAX_TASKS_PER_WORKER,
                 initializer=_worker_start,
                 initargs=(budget.memory_bytes,),
-                context=multiprocessing.get_context("fork"),
+                context=_context(),
             )
             _pool_key = key
         return _pool
@@ -113,10 +135,13 @@ def notebooks_render(*, jobs: list[RenderJob], budget: RenderBudget | None = Non
             continue
         except FutureTimeoutError:
             reason = f"rendering took longer than {budget.hard_seconds:.0f} s and was stopped"
-        except MemoryError:
-            reason = f"rendering needed more than {budget.memory_bytes / 2**20:.0f} MB of memory and was stopped"
-        except ProcessExpired as exc:
-            reason = f"the rendering process ended unexpectedly (exit code {exc.exitcode})"
+        except MemoryError:  # raised while sending the answer
+            reason = _over_memory(budget)
+        except ProcessExpired as exc:  # a crash, most likely an allocation failing outside Python
+            reason = (
+                f"the rendering process died (exit code {exc.exitcode}; "
+                f"the {budget.memory_bytes / 2**20:.0f} MB memory budget is the likely reason)"
+            )
         except Exception as exc:  # noqa: BLE001 - one notebook's failure must not stop the sync
             reason = f"rendering failed ({type(exc).__name__})"
         results.append(notice_render(message=f"No preview: {reason}. Download the notebook to open it in JupyterLab."))

@@ -447,3 +447,82 @@ def test_odd_cells_render_as_text_not_errors(kind: str) -> None:
     }[kind]
     rendered = notebook_render(node=_node(cell))
     assert rendered.html.startswith('<div class="cell ')
+
+
+def _render_in_celery_child() -> list[str]:
+    """Render through the pool from inside a daemonic billiard process (a Celery prefork child)."""
+    jobs = [
+        RenderJob(name=f"{i}.ipynb", node=_dict_node([{"cell_type": "markdown", "metadata": {}, "source": f"# P{i}"}]))
+        for i in range(3)
+    ]
+    return [r.headings[0].text if r.headings else r.notices[0] for r in notebooks_render(jobs=jobs)]
+
+
+def test_rendering_works_inside_a_celery_prefork_worker() -> None:
+    """Celery's prefork children are daemonic; the standard library forbids them children, billiard does not."""
+    import billiard
+
+    with billiard.Pool(1) as pool:
+        assert pool.apply(_render_in_celery_child) == ["P0", "P1", "P2"]
+
+
+# --- through a sync, as a reader sees the pages ------------------------------------------------
+
+
+def _case_repo(content_repo: Any, *cases: str) -> None:
+    """Put case folders (each holding workshop folders) into the content repository and commit."""
+    for case in cases:
+        for path in sorted((CASES / case).rglob("*")):
+            if path.is_file():
+                content_repo.write(str(path.relative_to(CASES / case)), path.read_bytes())
+    content_repo.commit("cases")
+
+
+@pytest.mark.django_db
+def test_synced_cases_read_as_in_jupyterlab(client: Any, content_repo: Any) -> None:
+    """Each case's preview page shows what JupyterLab shows, and every outline link lands on the page."""
+    from catalog.sync import catalog_sync
+
+    _case_repo(content_repo, "math", "ansi-colours", "attachment-in-html-img", "widget-outputs")
+    run = catalog_sync()
+    assert run.status == "ok", run.report
+    pages = {
+        slug: client.get(f"/workshops/{slug}/notebooks/{name}").content.decode()
+        for slug, name in [
+            ("math", "0-Math.ipynb"),
+            ("ansi", "0-Ansi.ipynb"),
+            ("attachments", "0-Attachments.ipynb"),
+            ("widgets-state", "0-Widgets.ipynb"),
+            ("widgets-nostate", "0-Widgets.ipynb"),
+        ]
+    }
+    assert pages["math"].count("<math") == 3
+    assert '<span class="ansi-green-fg">Green</span>' in pages["ansi"]
+    assert pages["attachments"].count('src="data:image/png;base64,') == 2
+    assert re.search(r"Servers</span>.*<span class=\"widget-value\">7</span>", pages["widgets-state"])
+    assert WIDGET_PLACEHOLDER in pages["widgets-nostate"] and "IntSlider(value" not in pages["widgets-nostate"]
+    for body in pages.values():
+        page = _Page(body)
+        outline = [h[1:] for h in page.hrefs if h.startswith("#nb-")]
+        assert outline and all(page.ids.count(anchor) == 1 for anchor in outline)
+        assert "[" not in re.sub(r"(?s).*<ul class=\"outline\">(.*?)</ul>.*", r"\1", body)
+
+
+@pytest.mark.django_db
+def test_an_over_budget_notebook_is_cut_and_the_sync_goes_on(client: Any, content_repo: Any) -> None:
+    """A notebook with thousands of cells publishes cut with a notice, and a warning in the sync report;
+    the other workshops are published as usual."""
+    from catalog.sync import catalog_sync
+
+    cells = [nbformat.v4.new_markdown_cell(f"Step {i}") for i in range(RenderBudget().max_cells + 500)]
+    content_repo.write("big/0-Big.ipynb", nbformat.writes(nbformat.v4.new_notebook(cells=cells)))
+    content_repo.add_workshop("small", notebooks=1)
+    content_repo.commit("big and small")
+    run = catalog_sync()
+    assert run.status == "ok"
+    assert sorted(run.report["added"]) == ["big", "small"]
+    notice = "This preview shows the first 2,000 of 2,500 cells; download the notebook to read the rest."
+    assert run.report["warnings"]["big"] == [f"0-Big.ipynb: {notice}"]
+    body = client.get("/workshops/big/notebooks/0-Big.ipynb").content.decode()
+    assert body.count(notice) == 2  # at the top and where it stops
+    assert "Step 1999" in body and "Step 2000" not in body

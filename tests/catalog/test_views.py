@@ -129,7 +129,7 @@ def test_workshop_page(client: Client, catalog) -> None:
     assert "<strong>Redfish</strong>" in body
     assert "alert(1)" not in body
     assert body.index("redfish-101 part 0") < body.index("Sessions and tokens")
-    assert 'href="/workshops/redfish-101/notebooks/1-Part1.ipynb#Log-in-with-a-session"' in body
+    assert 'href="/workshops/redfish-101/notebooks/1-Part1.ipynb#nb-Log-in-with-a-session"' in body
     assert catalog.head()[:10] in body
     assert "/workshops/redfish-101/download.zip" in body
 
