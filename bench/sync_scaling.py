@@ -20,9 +20,10 @@ def main() -> None:
     """Generate, full-sync, change one workshop, incremental-sync, print the figures."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--workshops", type=int, default=1000)
+    parser.add_argument("--database", default="bench_sync", help="scratch database (dropped and made anew)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-sync-"))
-    env = {"DATABASE_URL": fresh_database("bench_sync"), "PORTAL_IGNORE_DOTENV": "1", "LOG_LEVEL": "WARNING",
+    env = {"DATABASE_URL": fresh_database(args.database), "PORTAL_IGNORE_DOTENV": "1", "LOG_LEVEL": "WARNING",
            "CATALOG_CACHE_DIR": str(tmp / "cache"), "PORTAL_VAR_DIR": str(tmp / "var")}  # fmt: skip
     django_setup(env)
     from django.core.management import call_command

@@ -1,15 +1,16 @@
 """Render notebooks in child processes that can be killed: each notebook bounded in time and memory.
 
 A notebook under the byte limit can still cost minutes and gigabytes to render (tens of
-thousands of cells). Rendering runs in a Pebble process pool (forked workers, so nothing is
-imported twice): each worker caps the address space it may add (RLIMIT_AS), each notebook has
-a hard timeout after which its worker is killed and replaced, and workers are recycled after a
-number of notebooks. A notebook that fails any of this gets a preview that says so; the others,
-and the sync, go on. The pool also renders on every core while the sync process waits.
+thousands of cells). Rendering runs in a Pebble process pool: each worker caps the address
+space it may add (RLIMIT_AS); each notebook has a hard timeout after which its worker is
+killed and replaced; workers are recycled after a number of notebooks. A notebook that fails
+any of this gets a preview that says so; the others, and the sync, go on. The pool also
+renders on every core while the sync process waits.
 """
 
 from __future__ import annotations
 
+import multiprocessing.util
 import os
 import resource
 import threading
@@ -75,13 +76,16 @@ def _no_preview(reason: str) -> str:
 
 
 def _context() -> Any:
-    """Return the fork context to start workers with.
+    """Return the context to start workers with: billiard's "spawn".
 
-    Celery's prefork workers are daemonic billiard processes, and the standard library refuses
-    children to a daemonic process; billiard (Celery's fork of multiprocessing, same API) does
-    not. Our workers cannot outlive us anyway: they end when their pipe to us closes.
+    Spawn, not fork: a forked worker would hold copies of every descriptor of the process that
+    made it (a Celery worker's pipes, a browser driver's pipe in tests), keeping them open
+    after their owner closes them; a spawned one starts clean, once per pool (~0.6 s).
+    billiard (Celery's multiprocessing, same API): Celery's prefork workers are daemonic
+    processes and the standard library refuses children to a daemonic process. Our workers
+    cannot outlive us anyway: they end when their pipe to us closes.
     """
-    return billiard.get_context("fork")
+    return billiard.get_context("spawn")
 
 
 def _workers() -> int:
@@ -104,6 +108,9 @@ def _get_pool(budget: RenderBudget) -> ProcessPool:
                 initargs=(budget.memory_bytes,),
                 context=_context(),
             )
+            if _pool_key is None or _pool_key[0] != key[0]:
+                # Also when a Celery child exits (it skips atexit but runs these finalizers).
+                multiprocessing.util.Finalize(None, render_pool_stop, exitpriority=10)
             _pool_key = key
         return _pool
 
