@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 from catalog.metadata import MetadataError, WorkshopInfo, metadata_file, metadata_load
 from catalog.notebooks import NotebookError, ParsedNotebook, notebook_parse
-from catalog.render import RenderBudget
-from catalog.render_pool import RenderJob, notebooks_render
+from catalog.render import RenderBudget, RenderedNotebook
+from catalog.render_pool import RenderJob, notebooks_render_start
 from catalog.sanitize import markdown_render, relative_resolver
 
 # Bump when parsing or rendering changes, so the next sync re-renders every workshop.
 PARSER_VERSION = 2
+# Workshops whose notebooks render ahead while the sync stores the current one.
+RENDER_AHEAD = 8
 
 
 class WorkshopError(ValueError):
@@ -183,12 +187,14 @@ def workshop_plan(
     )
 
 
-def workshop_render(plan: WorkshopPlan, *, base_url: str, budget: RenderBudget | None = None) -> WorkshopDraft:
-    """Render a plan without problems into a publishable draft (previews, description).
+def workshop_render_start(
+    plan: WorkshopPlan, *, base_url: str, budget: RenderBudget | None = None
+) -> Callable[[], WorkshopDraft]:
+    """Queue a plan's notebooks on the rendering processes; return the function that finishes the draft.
 
     Notebooks render in parallel in killable processes (render_pool) within budget (cells,
     outputs, bytes, seconds, memory); a cut or missing preview says so on the page and in
-    the draft's warnings.
+    the draft's warnings. Raises WorkshopError for a plan with problems.
     """
     if plan.problems:
         raise WorkshopError(plan.problems)
@@ -202,11 +208,43 @@ def workshop_render(plan: WorkshopPlan, *, base_url: str, budget: RenderBudget |
         )
         for path in plan.notebook_paths
     ]
+    previews = notebooks_render_start(jobs=jobs, budget=budget)
+    return lambda: _draft(plan, previews(), targets)
+
+
+def workshop_render(plan: WorkshopPlan, *, base_url: str, budget: RenderBudget | None = None) -> WorkshopDraft:
+    """Render a plan without problems into a publishable draft (previews, description)."""
+    return workshop_render_start(plan, base_url=base_url, budget=budget)()
+
+
+def workshops_render(
+    plans: Iterable[tuple[str, WorkshopPlan | None, str]], *, ahead: int = RENDER_AHEAD
+) -> Iterator[tuple[str, WorkshopDraft | None, list[str] | None]]:
+    """Yield (folder, draft or None, problems or None) for (folder, plan, base_url), in order.
+
+    The notebooks of the next `ahead` workshops render in the pool while the caller stores
+    the current one, so a full sync keeps every core busy. A plan of None (no workshop) gives
+    (folder, None, None); a plan with problems gives them.
+    """
+    pending: deque[tuple[str, Callable[[], WorkshopDraft] | None, list[str] | None]] = deque()
+    for folder, plan, base_url in plans:
+        if plan is None or plan.problems:
+            pending.append((folder, None, plan.problems if plan is not None else None))
+        else:
+            pending.append((folder, workshop_render_start(plan, base_url=base_url), None))
+        while len(pending) > ahead:
+            folder_done, finish, problems = pending.popleft()
+            yield folder_done, finish() if finish else None, problems
+    while pending:
+        folder_done, finish, problems = pending.popleft()
+        yield folder_done, finish() if finish else None, problems
+
+
+def _draft(plan: WorkshopPlan, previews: list[RenderedNotebook], targets: dict[str, str]) -> WorkshopDraft:
+    """Assemble a draft from a plan and its notebooks' previews."""
     warnings = list(plan.warnings)
     notebooks: list[NotebookDraft] = []
-    for position, (path, rendered) in enumerate(
-        zip(plan.notebook_paths, notebooks_render(jobs=jobs, budget=budget), strict=True)
-    ):
+    for position, (path, rendered) in enumerate(zip(plan.notebook_paths, previews, strict=True)):
         parsed = plan.notebooks[path]
         warnings += [f"{path}: {notice}" for notice in rendered.notices]
         notebooks.append(

@@ -14,7 +14,7 @@ import multiprocessing.util
 import os
 import resource
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass
 from typing import Any
@@ -125,6 +125,38 @@ def render_pool_stop() -> None:
         _pool, _pool_key = None, None
 
 
+def _outcome(future: Any, budget: RenderBudget) -> RenderedNotebook:
+    """Wait for one notebook's preview; a notice preview when its process failed it."""
+    try:
+        return future.result()
+    except FutureTimeoutError:
+        reason = f"rendering took longer than {budget.hard_seconds:.0f} s and was stopped"
+    except MemoryError:  # raised while sending the answer
+        reason = _over_memory(budget)
+    except ProcessExpired as exc:  # a crash, most likely an allocation failing outside Python
+        reason = (
+            f"the rendering process died (exit code {exc.exitcode}; "
+            f"the {budget.memory_bytes / 2**20:.0f} MB memory budget is the likely reason)"
+        )
+    except Exception as exc:  # noqa: BLE001 - one notebook's failure must not stop the sync
+        reason = f"rendering failed ({type(exc).__name__})"
+    return notice_render(message=_no_preview(reason))
+
+
+def notebooks_render_start(
+    *, jobs: list[RenderJob], budget: RenderBudget | None = None
+) -> Callable[[], list[RenderedNotebook]]:
+    """Queue jobs on the rendering processes; return the function that waits for their previews, in order.
+
+    The caller can queue more (the next workshops) before waiting: the processes render while
+    it stores what is done. The hard time limit counts from when a worker starts a notebook.
+    """
+    budget = budget or RenderBudget()
+    pool = _get_pool(budget)
+    futures = [pool.schedule(_render, args=(job, budget), timeout=budget.hard_seconds) for job in jobs]
+    return lambda: [_outcome(future, budget) for future in futures]
+
+
 def notebooks_render(*, jobs: list[RenderJob], budget: RenderBudget | None = None) -> list[RenderedNotebook]:
     """Render jobs in parallel in killable processes; return one preview per job, in order.
 
@@ -132,24 +164,4 @@ def notebooks_render(*, jobs: list[RenderJob], budget: RenderBudget | None = Non
     preview holding only a notice saying why (and the notice in `notices`); never raises for
     one notebook's sake.
     """
-    budget = budget or RenderBudget()
-    pool = _get_pool(budget)
-    futures = [pool.schedule(_render, args=(job, budget), timeout=budget.hard_seconds) for job in jobs]
-    results: list[RenderedNotebook] = []
-    for future in futures:
-        try:
-            results.append(future.result())
-            continue
-        except FutureTimeoutError:
-            reason = f"rendering took longer than {budget.hard_seconds:.0f} s and was stopped"
-        except MemoryError:  # raised while sending the answer
-            reason = _over_memory(budget)
-        except ProcessExpired as exc:  # a crash, most likely an allocation failing outside Python
-            reason = (
-                f"the rendering process died (exit code {exc.exitcode}; "
-                f"the {budget.memory_bytes / 2**20:.0f} MB memory budget is the likely reason)"
-            )
-        except Exception as exc:  # noqa: BLE001 - one notebook's failure must not stop the sync
-            reason = f"rendering failed ({type(exc).__name__})"
-        results.append(notice_render(message=f"No preview: {reason}. Download the notebook to open it in JupyterLab."))
-    return results
+    return notebooks_render_start(jobs=jobs, budget=budget)()

@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from catalog.builder import PARSER_VERSION, WorkshopDraft, is_workshop_folder, workshop_plan, workshop_render
+from catalog.builder import PARSER_VERSION, WorkshopDraft, is_workshop_folder, workshop_plan, workshops_render
 from catalog.gitrepo import GitError, GitReader, git_reader
 from catalog.models import Notebook, SyncRun, Workshop, WorkshopFile
 
@@ -120,20 +120,24 @@ def _refresh_search_vectors(ids: Iterable[int]) -> None:
 
 
 def _build(reader: GitReader, commit: str, folders: list[str], slugs: dict[str, str]):
-    """Yield (folder, draft or None, problems or None) for each folder, reading blobs in one batch."""
-    for folder, files in reader.folder_files(commit, folders).items():
-        plan = workshop_plan(
-            folder=folder,
-            files=files,
-            max_notebook_bytes=settings.CATALOG_MAX_NOTEBOOK_BYTES,
-            max_file_bytes=settings.CATALOG_MAX_FILE_BYTES,
+    """Yield (folder, draft or None, problems or None) for each folder, reading blobs in one batch.
+
+    Notebooks of the next few folders render in the pool while the current one is stored.
+    """
+    plans = (
+        (
+            folder,
+            workshop_plan(
+                folder=folder,
+                files=files,
+                max_notebook_bytes=settings.CATALOG_MAX_NOTEBOOK_BYTES,
+                max_file_bytes=settings.CATALOG_MAX_FILE_BYTES,
+            ),
+            f"/workshops/{slugs[folder]}/",
         )
-        if plan is None:
-            yield folder, None, None
-        elif plan.problems:
-            yield folder, None, plan.problems
-        else:
-            yield folder, workshop_render(plan, base_url=f"/workshops/{slugs[folder]}/"), None
+        for folder, files in reader.folder_files(commit, folders).items()
+    )
+    yield from workshops_render(plans)
 
 
 def push_commit_resolve(*, reader: GitReader, head: str, commit: str) -> str:
