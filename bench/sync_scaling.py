@@ -42,12 +42,13 @@ def main() -> None:
     full_s = time.perf_counter() - started
     assert full.added == args.workshops, full.report
 
-    repo.write("workshop-0500/1-Part1.ipynb", notebook_bytes("Changed part", "New section"))
+    changed = f"workshop-{args.workshops // 2:04d}"
+    repo.write(f"{changed}/1-Part1.ipynb", notebook_bytes("Changed part", "New section"))
     repo.commit("change one workshop")
     started = time.perf_counter()
     incremental = catalog_sync(source=repo.url)
     incremental_s = time.perf_counter() - started
-    assert incremental.report["updated"] == ["workshop-0500"], incremental.report
+    assert incremental.report["updated"] == [changed], incremental.report
     print(f"full sync: {full_s:.2f} s for {args.workshops} workshops; incremental: {incremental_s:.3f} s")
     print(
         f"workshops={args.workshops} full_s={full_s:.2f} incremental_s={incremental_s:.3f} "
