@@ -224,13 +224,17 @@ class _Anchors:
 
     def __init__(self, taken: set[str]) -> None:
         self.used: set[str] = set(taken)
+        self.suffix: dict[str, int] = {}  # the next number to try for a repeated heading
 
     def claim(self, text: str) -> str:
         base = heading_anchor(text)
-        anchor, n = base, 0
+        anchor, n = base, self.suffix.get(base, 0)
+        if n:
+            anchor = f"{base}-{n}"
         while anchor in self.used:
             n += 1
             anchor = f"{base}-{n}"
+        self.suffix[base] = n + 1
         self.used.add(anchor)
         return anchor
 
@@ -238,7 +242,7 @@ class _Anchors:
 def _heading_close(self: Any, tokens: list[Token], idx: int, options: Any, env: Any) -> str:
     """Close a heading with JupyterLab's ¶ link to it."""
     anchor = tokens[idx].meta.get("anchor")
-    link = f'<a class="anchor-link" href="#{html.escape(anchor)}" aria-hidden="true">¶</a>' if anchor else ""
+    link = f'<a class="anchor-link" href="#{html.escape(anchor)}" title="Link to this heading">¶</a>' if anchor else ""
     return f"{link}</{tokens[idx].tag}>\n"
 
 
@@ -317,9 +321,8 @@ class _Renderer:
                 continue
             anchor = self.anchors.claim(text)
             token.attrSet("id", anchor)
-            closing = next((t for t in tokens[i + 1 :] if t.type == "heading_close"), None)
-            if closing is not None:
-                closing.meta["anchor"] = anchor
+            if i + 2 < len(tokens) and tokens[i + 2].type == "heading_close":  # open, inline, close
+                tokens[i + 2].meta["anchor"] = anchor
             if outline:
                 self.headings.append(OutlineHeading(int(token.tag[1]), text, id_namespaced(anchor)))
         body = markdown_parser().renderer.render(tokens, markdown_parser().options, {})
@@ -432,7 +435,9 @@ class _Renderer:
                 if isinstance(data, Mapping):
                     parts.append(self._data(data, metadata if isinstance(metadata, Mapping) else {}, depth))
         flush()
-        return "".join(parts)
+        omitted = self._omitted_one()
+        # One notice for a run of left-out outputs, however many there are.
+        return "".join(p for i, p in enumerate(parts) if not (p == omitted and i and parts[i - 1] == omitted))
 
     # widgets ---------------------------------------------------------------------------
 
