@@ -20,9 +20,10 @@ def main() -> None:
     """Generate, full-sync, change one workshop, incremental-sync, print the figures."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--workshops", type=int, default=1000)
+    parser.add_argument("--database", default="bench_sync", help="scratch database (dropped and made anew)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-sync-"))
-    env = {"DATABASE_URL": fresh_database("bench_sync"), "PORTAL_IGNORE_DOTENV": "1", "LOG_LEVEL": "WARNING",
+    env = {"DATABASE_URL": fresh_database(args.database), "PORTAL_IGNORE_DOTENV": "1", "LOG_LEVEL": "WARNING",
            "CATALOG_CACHE_DIR": str(tmp / "cache"), "PORTAL_VAR_DIR": str(tmp / "var")}  # fmt: skip
     django_setup(env)
     from django.core.management import call_command
@@ -41,12 +42,13 @@ def main() -> None:
     full_s = time.perf_counter() - started
     assert full.added == args.workshops, full.report
 
-    repo.write("workshop-0500/1-Part1.ipynb", notebook_bytes("Changed part", "New section"))
+    changed = f"workshop-{args.workshops // 2:04d}"
+    repo.write(f"{changed}/1-Part1.ipynb", notebook_bytes("Changed part", "New section"))
     repo.commit("change one workshop")
     started = time.perf_counter()
     incremental = catalog_sync(source=repo.url)
     incremental_s = time.perf_counter() - started
-    assert incremental.report["updated"] == ["workshop-0500"], incremental.report
+    assert incremental.report["updated"] == [changed], incremental.report
     print(f"full sync: {full_s:.2f} s for {args.workshops} workshops; incremental: {incremental_s:.3f} s")
     print(
         f"workshops={args.workshops} full_s={full_s:.2f} incremental_s={incremental_s:.3f} "

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -12,14 +13,19 @@ from urllib.parse import quote
 import nbformat
 
 from catalog.metadata import MetadataError, WorkshopInfo, metadata_file, metadata_load
-from catalog.notebooks import NotebookError, ParsedNotebook, notebook_parse, notebook_render
+from catalog.notebooks import NotebookError, ParsedNotebook, notebook_parse
 from catalog.notices import IMAGE, TEMPLATE, Notice
+from catalog.render import RenderBudget, RenderedNotebook
+from catalog.render_pool import RenderJob, notebooks_render_start
 from catalog.sanitize import markdown_render, relative_resolver
 from catalog.templating import placeholder
 
 # Bump when parsing or rendering changes, so the next sync re-renders every workshop.
 # 2: the git reader leaves out refused names and never-read oversized files; templates, repairs.
-PARSER_VERSION = 2
+# 3: previews rendered by catalog.render (MathML, ANSI, raw cells, attachments, widgets, anchors).
+PARSER_VERSION = 3
+# Workshops whose notebooks render ahead while the sync stores the current one.
+RENDER_AHEAD = 8
 
 
 class WorkshopError(ValueError):
@@ -138,6 +144,22 @@ class WorkshopPlan:
             return [str(self.metadata_error)]  # the rest depends on the metadata (its 'order')
         unreadable = [self.notebook_errors[p] for p in self.notebook_paths if p in self.notebook_errors]
         return self.layout_problems + unreadable
+
+
+def plan_unreadable(*, folder: str, problem: str) -> WorkshopPlan:
+    """Return the plan of a folder the reader could not list: nothing but its problem."""
+    return WorkshopPlan(
+        folder=folder,
+        files={},
+        metadata_name=None,
+        info=WorkshopInfo(),
+        metadata_error=None,
+        notebook_paths=[],
+        notebooks={},
+        notebook_errors={},
+        layout_problems=[problem],
+        stored={},
+    )
 
 
 def _image_checked(info: WorkshopInfo, files: dict[str, bytes], *, external_images: bool) -> WorkshopInfo:
@@ -262,26 +284,74 @@ def workshop_plan(
     )
 
 
-def workshop_render(plan: WorkshopPlan, *, base_url: str) -> WorkshopDraft:
-    """Render a plan without problems into a publishable draft (previews, description)."""
+def workshop_render_start(
+    plan: WorkshopPlan, *, base_url: str, budget: RenderBudget | None = None
+) -> Callable[[], WorkshopDraft]:
+    """Queue a plan's notebooks on the rendering processes; return the function that finishes the draft.
+
+    Notebooks render in parallel in killable processes (render_pool) within budget (cells,
+    outputs, bytes, seconds, memory); a cut or missing preview says so on the page and in
+    the draft's warnings. Raises WorkshopError for a plan with problems.
+    """
     if plan.problems:
         raise WorkshopError(plan.problems)
     targets = {p: f"{base_url}files/{quote(p)}" for p in plan.stored}
     targets.update({p: f"{base_url}notebooks/{quote(p)}" for p in plan.notebook_paths})
-    notebooks: list[NotebookDraft] = []
-    for position, path in enumerate(plan.notebook_paths):
-        parsed = plan.notebooks[path]
-        html = notebook_render(
-            parsed, resolve_src=relative_resolver(targets=targets, notebook_dir=posixpath.dirname(path))
+    jobs = [
+        RenderJob(
+            name=path,
+            node=plan.notebooks[path].node,
+            resolve_src=relative_resolver(targets=targets, notebook_dir=posixpath.dirname(path)),
         )
+        for path in plan.notebook_paths
+    ]
+    previews = notebooks_render_start(jobs=jobs, budget=budget)
+    return lambda: _draft(plan, previews(), targets)
+
+
+def workshop_render(plan: WorkshopPlan, *, base_url: str, budget: RenderBudget | None = None) -> WorkshopDraft:
+    """Render a plan without problems into a publishable draft (previews, description)."""
+    return workshop_render_start(plan, base_url=base_url, budget=budget)()
+
+
+def workshops_render(
+    plans: Iterable[tuple[str, WorkshopPlan | None, str]], *, ahead: int = RENDER_AHEAD
+) -> Iterator[tuple[str, WorkshopDraft | None, list[str] | None]]:
+    """Yield (folder, draft or None, problems or None) for (folder, plan, base_url), in order.
+
+    The notebooks of the next `ahead` workshops render in the pool while the caller stores
+    the current one, so a full sync keeps every core busy. A plan of None (no workshop) gives
+    (folder, None, None); a plan with problems gives them.
+    """
+    pending: deque[tuple[str, Callable[[], WorkshopDraft] | None, list[str] | None]] = deque()
+    for folder, plan, base_url in plans:
+        if plan is None or plan.problems:
+            pending.append((folder, None, plan.problems if plan is not None else None))
+        else:
+            pending.append((folder, workshop_render_start(plan, base_url=base_url), None))
+        while len(pending) > ahead:
+            folder_done, finish, problems = pending.popleft()
+            yield folder_done, finish() if finish else None, problems
+    while pending:
+        folder_done, finish, problems = pending.popleft()
+        yield folder_done, finish() if finish else None, problems
+
+
+def _draft(plan: WorkshopPlan, previews: list[RenderedNotebook], targets: dict[str, str]) -> WorkshopDraft:
+    """Assemble a draft from a plan and its notebooks' previews."""
+    warnings = [str(w) for w in plan.warnings]
+    notebooks: list[NotebookDraft] = []
+    for position, (path, rendered) in enumerate(zip(plan.notebook_paths, previews, strict=True)):
+        parsed = plan.notebooks[path]
+        warnings += [f"{path}: {notice}" for notice in rendered.notices]
         notebooks.append(
             NotebookDraft(
                 path=path,
                 position=position,
                 title=parsed.title or path.removesuffix(".ipynb"),
-                headings=[{"level": h.level, "text": h.text, "anchor": h.anchor} for h in parsed.headings],
+                headings=[{"level": h.level, "text": h.text, "anchor": h.anchor} for h in rendered.headings],
                 kernel=parsed.kernel,
-                preview_html=html,
+                preview_html=rendered.html,
                 size=len(plan.stored[path]),
             )
         )
@@ -301,6 +371,6 @@ def workshop_render(plan: WorkshopPlan, *, base_url: str) -> WorkshopDraft:
         description_html=description_html,
         notebooks=notebooks,
         files=plan.stored,
-        warnings=[str(w) for w in plan.warnings],
+        warnings=warnings,
         placeholders=sorted(plan.placeholders),
     )

@@ -1,4 +1,4 @@
-"""Read, check and render notebooks (pure functions: bytes in, results out).
+"""Read and check notebooks (pure functions: bytes in, results out); catalog.render renders them.
 
 Reading accepts what JupyterLab opens: schema faults that nbformat repairs (missing or
 duplicate cell ids, invalid metadata) and fields a cell type does not have (a Markdown cell
@@ -9,12 +9,9 @@ Jupyter refuses fails: not JSON, not nbformat 4, a notebook still invalid after 
 
 from __future__ import annotations
 
-import base64
 import json
-import re
 import warnings
 from collections.abc import Mapping
-from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
@@ -22,11 +19,10 @@ from typing import Any
 
 import nbformat
 from markdown_it import MarkdownIt
-from nbconvert import HTMLExporter
 from nbformat import validator
 
 from catalog.notices import NOTEBOOK, TEMPLATE, Notice
-from catalog.sanitize import SrcResolver, html_sanitize
+from catalog.render import heading_anchor, markdown_headings
 from catalog.templating import DEFAULT_LIMITS, template_render
 
 
@@ -317,46 +313,10 @@ def markdown_sources(node: Any) -> list[str]:
     return sources
 
 
-def heading_anchor(text: str) -> str:
-    """Return the id nbconvert gives a heading (spaces become dashes)."""
-    return re.sub(r"\s+", "-", text.strip())
-
-
 def notebook_headings(node: Any) -> list[Heading]:
-    """List the Markdown headings of a notebook in order."""
-    found: list[Heading] = []
-    for source in markdown_sources(node):
-        tokens = markdown_parser().parse(source)
-        for i, token in enumerate(tokens):
-            if token.type == "heading_open" and i + 1 < len(tokens):
-                text = re.sub(r"\s+", " ", tokens[i + 1].content).strip()
-                text = re.sub(r"[*_`]", "", text)
-                if text:
-                    found.append(Heading(int(token.tag[1]), text[:200], heading_anchor(text)))
-    return found
-
-
-@lru_cache(maxsize=1)
-def _exporter() -> HTMLExporter:
-    """Return nbconvert's body-only HTML exporter (the page supplies the styles)."""
-    return HTMLExporter(template_name="basic")
-
-
-def _svg_outputs_as_images(node: Any) -> Any:
-    """Turn inline SVG outputs into data: images, which cannot run script."""
-    copy = deepcopy(node)
-    for cell in copy.get("cells", []):
-        for output in cell.get("outputs", []) or []:
-            data = output.get("data") or {}
-            svg = data.pop("image/svg+xml", None)
-            if svg is not None and not {"image/png", "text/html"} & set(data):
-                svg_text = "".join(svg) if isinstance(svg, list) else str(svg)
-                encoded = base64.b64encode(svg_text.encode()).decode()
-                data["text/html"] = f'<img src="data:image/svg+xml;base64,{encoded}" alt="figure">'
-    return copy
-
-
-def notebook_render(parsed: ParsedNotebook, *, resolve_src: SrcResolver | None = None) -> str:
-    """Render a checked notebook to sanitised preview HTML."""
-    body, _ = _exporter().from_notebook_node(_svg_outputs_as_images(parsed.node))
-    return html_sanitize(body, resolve_src=resolve_src)
+    """List the Markdown headings of a notebook in order, as plain text (the preview gives the final anchors)."""
+    return [
+        Heading(level, text, heading_anchor(text))
+        for source in markdown_sources(node)
+        for level, text in markdown_headings(source)
+    ]

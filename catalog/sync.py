@@ -20,7 +20,14 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 
-from catalog.builder import PARSER_VERSION, WorkshopDraft, is_workshop_folder, workshop_plan, workshop_render
+from catalog.builder import (
+    PARSER_VERSION,
+    WorkshopDraft,
+    is_workshop_folder,
+    plan_unreadable,
+    workshop_plan,
+    workshops_render,
+)
 from catalog.gitrepo import GitError, GitReader, git_reader
 from catalog.models import Notebook, SyncRequest, SyncRun, Workshop, WorkshopFile
 from catalog.outbox import outbox_add
@@ -144,30 +151,32 @@ def _refresh_search_vectors(ids: Iterable[int]) -> None:
 
 
 def _build(reader: GitReader, commit: str, folders: list[str], slugs: dict[str, str]):
-    """Yield (folder, draft or None, problems or None) for each folder, reading blobs in bounded batches."""
+    """Yield (folder, draft or None, problems or None) for each folder, reading blobs in bounded batches.
+
+    Notebooks of the next few folders render in the pool while the current one is stored.
+    """
     # A file over both limits is never read: its size comes from the tree (FolderRead.oversized).
     max_bytes = max(settings.CATALOG_MAX_NOTEBOOK_BYTES, settings.CATALOG_MAX_FILE_BYTES)
-    for folder, read in reader.folder_files_read(commit=commit, folders=folders, max_bytes=max_bytes):
-        if read.error:
-            yield folder, None, [read.error]
-            continue
-        plan = workshop_plan(
-            folder=folder,
-            files=read.files,
-            max_notebook_bytes=settings.CATALOG_MAX_NOTEBOOK_BYTES,
-            max_file_bytes=settings.CATALOG_MAX_FILE_BYTES,
-            oversized=read.oversized,
-            skipped=read.warnings,
-            template_values=settings.CATALOG_TEMPLATE_VALUES,
-            external_images=settings.CATALOG_EXTERNAL_IMAGES,
-            categories=settings.CATALOG_CATEGORIES or None,
-        )
-        if plan is None:
-            yield folder, None, None
-        elif plan.problems:
-            yield folder, None, plan.problems
-        else:
-            yield folder, workshop_render(plan, base_url=f"/workshops/{slugs[folder]}/"), None
+
+    def plans():
+        for folder, read in reader.folder_files_read(commit=commit, folders=folders, max_bytes=max_bytes):
+            if read.error:
+                yield folder, plan_unreadable(folder=folder, problem=read.error), ""
+                continue
+            plan = workshop_plan(
+                folder=folder,
+                files=read.files,
+                max_notebook_bytes=settings.CATALOG_MAX_NOTEBOOK_BYTES,
+                max_file_bytes=settings.CATALOG_MAX_FILE_BYTES,
+                oversized=read.oversized,
+                skipped=read.warnings,
+                template_values=settings.CATALOG_TEMPLATE_VALUES,
+                external_images=settings.CATALOG_EXTERNAL_IMAGES,
+                categories=settings.CATALOG_CATEGORIES or None,
+            )
+            yield folder, plan, f"/workshops/{slugs[folder]}/"
+
+    yield from workshops_render(plans())
 
 
 def push_commit_resolve(*, reader: GitReader, head: str, commit: str) -> str:

@@ -132,7 +132,7 @@ def test_workshop_page(client: Client, catalog) -> None:
     assert "<strong>Redfish</strong>" in body
     assert "alert(1)" not in body
     assert body.index("redfish-101 part 0") < body.index("Sessions and tokens")
-    assert 'href="/workshops/redfish-101/notebooks/1-Part1.ipynb#Log-in-with-a-session"' in body
+    assert 'href="/workshops/redfish-101/notebooks/1-Part1.ipynb#nb-Log-in-with-a-session"' in body
     assert catalog.head()[:10] in body
     assert "/workshops/redfish-101/download.zip" in body
 
@@ -147,7 +147,8 @@ def test_unknown_workshop_is_a_helpful_404(client: Client, catalog) -> None:
 def test_notebook_preview(client: Client, catalog) -> None:
     """A notebook preview shows the rendered notebook with its outline and neighbours."""
     body = client.get("/workshops/redfish-101/notebooks/1-Part1.ipynb").content.decode()
-    assert 'id="Log-in-with-a-session"' in body
+    assert 'id="nb-Log-in-with-a-session"' in body  # the outline's anchor, namespaced
+    assert 'href="#nb-Log-in-with-a-session"' in body
     assert "print" in body  # code cells rendered
     assert 'rel="prev"' in body
     assert client.get("/workshops/redfish-101/notebooks/9-Nope.ipynb").status_code == 404
