@@ -95,7 +95,9 @@ def _production_env() -> dict[str, str]:
 
 
 def _check_deploy(env: dict[str, str]) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if not re.match(r"^(DEBUG|SECURE_|SESSION_|GITHUB_|HUB_|PORTAL_)", k)}
+    # Not the test run's own switches (the browser tests set DJANGO_ALLOW_ASYNC_UNSAFE for Playwright).
+    prefixes = r"^(DEBUG|SECURE_|SESSION_|GITHUB_|HUB_|PORTAL_|DJANGO_ALLOW_ASYNC_UNSAFE)"
+    base = {k: v for k, v in os.environ.items() if not re.match(prefixes, k)}
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,

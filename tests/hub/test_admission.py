@@ -129,7 +129,8 @@ def test_a_launch_storm_never_exceeds_capacity_and_everyone_gets_a_server_in_ord
     assert not errors, errors
     assert sorted(got_server) == sorted(LEARNERS)  # everyone eventually got a server
     assert all(code < 500 for code in statuses), sorted(set(statuses))
-    assert samples[0] > 50 and peak[0] <= CAPACITY, (peak, samples)
+    # Sampled all along (forked servers make the storm short: tens of samples, not hundreds).
+    assert samples[0] > 20 and peak[0] <= CAPACITY, (peak, samples)
     assert peak[0] == CAPACITY  # and the capacity was used
     # The first three went straight through; the seven others waited and kept their order.
     waited = sorted(first_place, key=first_place.get)
