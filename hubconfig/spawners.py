@@ -19,6 +19,7 @@ port). Servers survive a hub restart and are found again by their pid.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import json
 import os
@@ -27,6 +28,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -41,6 +43,9 @@ ROOT = Path(__file__).resolve().parent.parent
 FORK_SERVER_ENV_KEEP = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "VIRTUAL_ENV", "PYTHONPATH")
 # Every process of a learner's server inherits this variable (value: the server's URL prefix).
 MARKER = "JUPYTERHUB_SERVICE_PREFIX"
+
+
+_ENSURE_LOCK = threading.Lock()
 
 
 class ForkServerUnavailable(RuntimeError):
@@ -96,10 +101,21 @@ class ForkServerClient:
             return False
 
     def ensure(self) -> None:
-        """Start the fork server unless it answers; wait until it is ready (ForkServerUnavailable)."""
+        """Start the fork server unless it answers; wait until it is ready (ForkServerUnavailable).
+
+        Serialised (a thread lock, and an flock beside the socket): forty launches at once on a
+        cold hub start one fork server, not one each.
+        """
         if self.alive():
             return
         _folder_private(self.socket_path.parent)
+        with _ENSURE_LOCK, open(self.socket_path.parent / "start.lock", "a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            if self.alive():
+                return  # another launch started it meanwhile
+            self._start()
+
+    def _start(self) -> None:
         env = {key: os.environ[key] for key in FORK_SERVER_ENV_KEEP if key in os.environ}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
