@@ -340,21 +340,46 @@ class Stack:
                 found.append(pid)
         return found
 
-    def pss_per_server_mb(self, names: list[str]) -> tuple[float, int, int]:
-        """Return (PSS MiB per server, servers measured, fork servers found).
+    def pss_measure(self, names: list[str]) -> Memory:
+        """Measure the proportional set size of names' servers and of this hub's fork servers.
 
         Each server counts with all its descendants (kernels, anything a notebook started);
         the fork servers' own PSS is spread over the servers.
         """
+        servers_kb = 0
         pids = self.server_pids(names)
-        if not pids:
-            return float("nan"), 0, 0
-        total_kb = 0
         for pid in pids.values():
-            total_kb += processes.pss_kb(pid) + sum(processes.pss_kb(d) for d in processes.descendants(pid))
+            servers_kb += processes.pss_kb(pid) + sum(processes.pss_kb(d) for d in processes.descendants(pid))
         zygotes = self.fork_servers()
-        total_kb += sum(processes.pss_kb(pid) for pid in zygotes)
-        return total_kb / len(pids) / 1024, len(pids), len(zygotes)
+        return Memory(
+            servers=len(pids),
+            servers_kb=servers_kb,
+            fork_servers=len(zygotes),
+            fork_servers_kb=sum(processes.pss_kb(pid) for pid in zygotes),
+        )
+
+
+@dataclass(frozen=True)
+class Memory:
+    """PSS of a round's servers (KiB, each with its descendants) and of the fork servers."""
+
+    servers: int
+    servers_kb: int
+    fork_servers: int
+    fork_servers_kb: int
+
+    @property
+    def per_server_mb(self) -> float:
+        """MiB per server, the fork servers' share included (NaN without servers)."""
+        return (self.servers_kb + self.fork_servers_kb) / self.servers / 1024 if self.servers else float("nan")
+
+    def describe(self) -> str:
+        """Say how the figure is made of."""
+        own = self.servers_kb / self.servers / 1024 if self.servers else float("nan")
+        return (
+            f"{self.per_server_mb:.1f} MiB per server ({self.servers} servers at {own:.1f} MiB each, "
+            f"{self.fork_servers} fork server(s) of {self.fork_servers_kb / 1024:.1f} MiB in all)"
+        )
 
 
 # --- Learners -------------------------------------------------------------------------------------
@@ -581,16 +606,13 @@ def round_run(stack: Stack, learners: list[Learner], *, kind: str, number: int, 
             stack.warm_up()
         outcomes = asyncio.run(storm(stack, learners, timeout=args.timeout))
         done = [o.name for o in outcomes if o.cell_s is not None]
-        with_kernel, measured, zygotes = stack.pss_per_server_mb(done)
+        with_kernel = stack.pss_measure(done)
         asyncio.run(kernels_shutdown(stack, learners, outcomes))
         time.sleep(3)  # the kernels' processes end; the servers settle
-        idle, measured, zygotes = stack.pss_per_server_mb(done)
-        print(
-            f"round {number} {kind}: PSS per server {with_kernel:.1f} MiB with its kernel, {idle:.1f} MiB idle "
-            f"({measured} servers, {zygotes} fork server(s))",
-            flush=True,
-        )
-        return Round(kind, outcomes, with_kernel, idle)
+        idle = stack.pss_measure(done)
+        print(f"round {number} {kind}: PSS with a kernel each: {with_kernel.describe()}", flush=True)
+        print(f"round {number} {kind}: PSS idle: {idle.describe()}", flush=True)
+        return Round(kind, outcomes, with_kernel.per_server_mb, idle.per_server_mb)
     finally:
         stack.servers_stop_all()
         stack.hub_stop()
@@ -697,4 +719,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit("interrupted: every process of the run was stopped")
