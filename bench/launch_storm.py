@@ -72,8 +72,9 @@ FIRST = "0-Start.ipynb"
 TARGET_DIR = "workshops"  # the portal's LAUNCH_TARGET_DIR default
 KINDS = {"local": "std", "fork": "fork"}
 MARKER = "JUPYTERHUB_SERVICE_PREFIX"  # every process of a learner's server carries it
-HTTP_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
-STREAM_TIMEOUT = httpx.Timeout(60.0, connect=10.0, read=None)  # event streams: bounded by the round
+# A browser waits minutes for an answer; every wait is bounded by the round's --timeout anyway.
+HTTP_TIMEOUT = httpx.Timeout(300.0, connect=30.0)
+STREAM_TIMEOUT = httpx.Timeout(300.0, connect=30.0, read=None)  # event streams: quiet while a server starts
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -97,17 +98,46 @@ class Learner:
     token: str = ""
 
 
+# What a learner waits for, in order: each phase ends at a mark (seconds since the POST).
+PHASES = {
+    "launch": "the portal answers the POST",
+    "ready": "the hub says the server is ready",
+    "pulled": "nbgitpuller's pull finished",
+    "lab": "the JupyterLab page loaded",
+    "notebook": "the contents API answers 200 for the first notebook",
+    "kernel": "a kernel started (REST)",
+    "cell": "1+1 executed in it",
+}
+
+
 @dataclass
 class Outcome:
-    """One learner's round: seconds from the POST to each milestone, or what went wrong."""
+    """One learner's round: seconds from the POST to each phase's end, or what went wrong where."""
 
     name: str
-    ready_s: float | None = None  # the hub says the server is ready (informative)
-    notebook_s: float | None = None
-    cell_s: float | None = None
+    marks: dict[str, float] = field(default_factory=dict)
     step: str = "waiting to press Launch"
     error: str = ""
     kernel: str = ""
+    started: float = 0.0
+
+    def begin(self) -> None:
+        """The learner presses Launch now."""
+        self.started = time.perf_counter()
+        self.step = "launch"
+
+    def reached(self, phase: str, following: str) -> None:
+        """Mark the end of phase now; the learner is then at following."""
+        self.marks[phase] = time.perf_counter() - self.started
+        self.step = following
+
+    @property
+    def notebook_s(self) -> float | None:
+        return None if self.error else self.marks.get("notebook")
+
+    @property
+    def cell_s(self) -> float | None:
+        return None if self.error else self.marks.get("cell")
 
 
 class Stack:
@@ -446,7 +476,7 @@ async def cell_execute(stack: Stack, learner: Learner, kernel: str) -> None:
 
     url = f"{stack.hub_url}/user/{learner.name}/api/kernels/{kernel}/channels".replace("http://", "ws://")
     headers = {"Authorization": f"token {learner.token}"}
-    ws = await websocket_connect(HTTPRequest(url, headers=headers, connect_timeout=30, request_timeout=60))
+    ws = await websocket_connect(HTTPRequest(url, headers=headers, connect_timeout=60, request_timeout=300))
     try:
         msg_id = uuid.uuid4().hex
         await ws.write_message(json.dumps({
@@ -476,13 +506,13 @@ async def cell_execute(stack: Stack, learner: Learner, kernel: str) -> None:
 
 
 async def learner_storm(stack: Stack, learner: Learner, out: Outcome, *, press_at: float) -> None:
-    """Press Launch at press_at (loop time), then do what the browser does; fill out as it goes."""
+    """Press Launch at press_at (loop time), then do what the browser does; mark each phase in out."""
     loop = asyncio.get_running_loop()
     await asyncio.sleep(max(0.0, press_at - loop.time()))
     token = {"Authorization": f"token {learner.token}"}
+    user_url = f"{stack.hub_url}/user/{learner.name}"
     async with httpx.AsyncClient(cookies=learner.cookies, timeout=HTTP_TIMEOUT) as http:
-        started = time.perf_counter()
-        out.step = "POST launch"
+        out.begin()
         response = await http.post(
             f"{stack.portal_url}/workshops/{FOLDER}/launch",
             data={"csrfmiddlewaretoken": learner.csrf},
@@ -492,59 +522,50 @@ async def learner_storm(stack: Stack, learner: Learner, out: Outcome, *, press_a
         if response.status_code != 302 or not link.startswith(f"{stack.hub_url}/hub/user-redirect/git-pull?"):
             title = re.search(r"<h1[^>]*>(.*?)</h1>", response.text, re.S)
             raise RuntimeError(f"launch answered {response.status_code} {link or (title and title.group(1).strip())}")
+        out.reached("launch", "ready")
 
-        out.step = "open the nbgitpuller link"
         page = await http.get(link, follow_redirects=True)
         if "/hub/spawn-pending/" in str(page.url):
-            out.step = "spawn-pending progress"
             found = re.search(r'new EventSource\("([^"]+)"\)', page.text)
-            progress = stack.hub_url + found.group(1).replace("&amp;", "&") if found else None
-            if progress:  # the page's own EventSource: the hub cookie and its _xsrf
-                events = await _events(http, progress)
+            if found:  # the page's own EventSource: the hub cookie and its _xsrf
+                events = await _events(http, stack.hub_url + found.group(1).replace("&amp;", "&"))
             else:
                 events = await _events(
                     http, f"{stack.hub_url}/hub/api/users/{learner.name}/server/progress", headers=token
                 )
             if not events or not events[-1].get("ready"):
                 raise RuntimeError(f"the server did not start: {events[-1:] or 'no progress event'}")
-            out.ready_s = time.perf_counter() - started
-            out.step = "reload spawn-pending"
+            out.reached("ready", "pulled")
             page = await http.get(str(page.url), follow_redirects=True)  # the page reloads itself when ready
         else:
-            out.ready_s = time.perf_counter() - started
+            out.reached("ready", "pulled")
         if page.status_code != 200 or "/git-pull" not in str(page.url):
             raise RuntimeError(f"the link led to {page.status_code} {page.url}")
 
-        out.step = "nbgitpuller pull"
         query = dict(httpx.URL(link).params)
         params = {k: query[k] for k in ("repo", "branch", "targetpath")}
-        events = await _events(http, f"{stack.hub_url}/user/{learner.name}/git-pull/api", params=params)
+        events = await _events(http, f"{user_url}/git-pull/api", params=params)
         if not events or events[-1].get("phase") != "finished":
             raise RuntimeError(f"the pull did not finish: {events[-3:]}")
-        out.step = "open JupyterLab"
-        lab = await http.get(f"{stack.hub_url}/user/{learner.name}/{query['urlpath']}", follow_redirects=True)
-        if lab.status_code != 200:
-            raise RuntimeError(f"JupyterLab page: {lab.status_code}")
+        out.reached("pulled", "lab")
 
-        out.step = "contents API"
-        contents = await http.get(
-            f"{stack.hub_url}/user/{learner.name}/api/contents/{TARGET_DIR}/{FOLDER}/{FIRST}", headers=token
-        )
+        lab = await http.get(f"{user_url}/{query['urlpath']}", follow_redirects=True)
+        if lab.status_code != 200 or "jupyter-config-data" not in lab.text:
+            raise RuntimeError(f"JupyterLab page: {lab.status_code} {lab.url}")
+        out.reached("lab", "notebook")
+
+        contents = await http.get(f"{user_url}/api/contents/{TARGET_DIR}/{FOLDER}/{FIRST}", headers=token)
         if contents.status_code != 200 or contents.json().get("name") != FIRST:
             raise RuntimeError(f"contents API: {contents.status_code} {contents.text[:200]}")
-        out.notebook_s = time.perf_counter() - started
+        out.reached("notebook", "kernel")
 
-        out.step = "start a kernel"
-        kernel = await http.post(
-            f"{stack.hub_url}/user/{learner.name}/api/kernels", json={"name": "python3"}, headers=token
-        )
+        kernel = await http.post(f"{user_url}/api/kernels", json={"name": "python3"}, headers=token)
         if kernel.status_code != 201:
             raise RuntimeError(f"kernel start: {kernel.status_code} {kernel.text[:200]}")
         out.kernel = kernel.json()["id"]
-        out.step = "execute 1+1"
+        out.reached("kernel", "cell")
         await cell_execute(stack, learner, out.kernel)
-        out.cell_s = time.perf_counter() - started
-        out.step = "done"
+        out.reached("cell", "done")
 
 
 async def storm(stack: Stack, learners: list[Learner], *, timeout: float) -> list[Outcome]:
@@ -622,15 +643,20 @@ def figures(values: list[float]) -> str:
     return f"p50={percentile(values, 50):.2f} s p95={percentile(values, 95):.2f} s"
 
 
-def round_report(rnd: Round, number: int, *, timeout: float) -> None:
-    """Print one round's figures and its failures."""
+def round_report(rnd: Round, number: int) -> None:
+    """Print one round's figures: time to each phase's end, each phase's own time, the failures."""
     done = [o for o in rnd.outcomes if o.cell_s is not None]
-    ready = [o.ready_s for o in rnd.outcomes if o.ready_s is not None]
     print(
-        f"round {number} {rnd.kind}: {len(done)}/{len(rnd.outcomes)} done; server ready {figures(ready)}; "
+        f"round {number} {rnd.kind}: {len(done)}/{len(rnd.outcomes)} done; "
         f"notebook {figures([o.notebook_s for o in done])}; first cell {figures([o.cell_s for o in done])}",
         flush=True,
     )
+    previous = None
+    for phase, meaning in PHASES.items():
+        until = [o.marks[phase] for o in rnd.outcomes if phase in o.marks]
+        own = [o.marks[phase] - (o.marks[previous] if previous else 0) for o in rnd.outcomes if phase in o.marks]
+        print(f"  {phase:8} {len(until):3} reached at {figures(until)}; phase alone {figures(own)}: {meaning}")
+        previous = phase
     for out in rnd.failed[:10]:
         print(f"  failed {out.name} at '{out.step}': {out.error or 'no result'}")
     print(f"failed={len(rnd.failed)}", flush=True)
@@ -682,7 +708,7 @@ def main() -> None:
                         number = len(rounds) + 1
                         rnd = round_run(stack, learners, kind=kind, number=number, args=args)
                         rounds.append(rnd)
-                        round_report(rnd, number, timeout=args.timeout)
+                        round_report(rnd, number)
         finally:
             if stack.hub_proc:
                 stack.servers_stop_all(timeout=60)
