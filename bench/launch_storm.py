@@ -88,6 +88,26 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int, *, reaped: bool = False) -> float:
+    """Return the CPU seconds pid used (plus its ended, reaped children's when reaped); 0 when gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()  # from field 3 (state): utime is field 14
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if reaped else 0)
+    return ticks / CLOCK_TICKS
+
+
+def machine_busy_s() -> float:
+    """Return the CPU seconds the whole machine spent busy since boot (every core, everyone's work)."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
 @dataclass
 class Learner:
     """A signed-in learner: portal and hub cookies (as right after sign-in), CSRF token, hub token."""
@@ -342,6 +362,36 @@ class Stack:
     def homes_clear(self) -> None:
         """Empty every learner's home (the next round clones the workshop afresh)."""
         shutil.rmtree(self.data_dir / "home", ignore_errors=True)
+
+    # --- CPU ------------------------------------------------------------------------------------
+    def cpu_by_role(self, names: list[str] = ()) -> dict[str, float]:
+        """Return CPU seconds used so far by the hub, its proxy, the fork servers, the portal, this
+        benchmark, the whole machine, and (names given) those learners' servers with everything they
+        started (kernels, git; ended ones once reaped)."""
+        hub = self.hub_proc.pid if self.hub_proc else -1
+        bind = f"--bind\0{self.portal_url.removeprefix('http://')}".encode()
+        portal = []
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and bind in (entry / "cmdline").read_bytes():
+                    portal.append(int(entry.name))
+            except OSError:
+                continue
+        mine = os.times()
+        used = {
+            "hub": cpu_s(hub),
+            "proxy": cpu_s(self._proxy_pid() or -1),
+            "fork server": sum(cpu_s(pid) for pid in self.fork_servers()),
+            "portal": sum(cpu_s(pid) for pid in portal),
+            "benchmark": mine.user + mine.system,
+            "machine": machine_busy_s(),
+        }
+        if names:
+            servers = self.server_pids(list(names)).values()
+            used["servers"] = sum(
+                cpu_s(pid, reaped=True) + sum(cpu_s(d) for d in processes.descendants(pid)) for pid in servers
+            )
+        return used
 
     # --- Memory ---------------------------------------------------------------------------------
     def server_pids(self, names: list[str]) -> dict[str, int]:
@@ -625,8 +675,17 @@ def round_run(stack: Stack, learners: list[Learner], *, kind: str, number: int, 
     try:
         if args.warm_up:
             stack.warm_up()
+        before, began = stack.cpu_by_role(), time.monotonic()
         outcomes = asyncio.run(storm(stack, learners, timeout=args.timeout))
+        wall = time.monotonic() - began
+        after = stack.cpu_by_role([o.name for o in outcomes])
         done = [o.name for o in outcomes if o.cell_s is not None]
+        used = ", ".join(f"{role} {after[role] - before.get(role, 0):.1f}" for role in after if role != "machine")
+        print(
+            f"round {number} {kind}: storm {wall:.0f} s; CPU seconds: {used}; the machine was busy "
+            f"{after['machine'] - before['machine']:.0f} of {wall * os.cpu_count():.0f} core-seconds (everyone's work)",
+            flush=True,
+        )
         with_kernel = stack.pss_measure(done)
         asyncio.run(kernels_shutdown(stack, learners, outcomes))
         time.sleep(3)  # the kernels' processes end; the servers settle
