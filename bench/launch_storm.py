@@ -19,8 +19,11 @@ JupyterLab page it leads to (HTML only, no static assets). Measured per learner,
 - cell: a kernel started through the REST API has executed `1+1` (execute_result over the
   kernel's websocket).
 
-A learner not done within --timeout seconds of the round's start (or who hit an error) is
-failed, and counts as --timeout in the percentiles. Then, with the learners' kernels running
+Each round also prints when each phase of the wait ended (the portal's answer, server ready,
+pull, lab page, notebook, kernel, cell) and the CPU seconds the hub, proxy, fork server, portal,
+servers and the benchmark itself used, against the whole machine's busy time (the host is shared:
+figures are noisy). A learner not done within --timeout seconds of the round's start (or who hit
+an error) is failed, and counts as --timeout in the percentiles. Then, with the learners' kernels running
 and again once they are shut down (idle servers), the memory per server is measured as
 proportional set size (`/proc/<pid>/smaps_rollup`: the server and all its descendants, plus
 every fork server's own PSS spread over the servers).
