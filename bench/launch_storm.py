@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -775,6 +776,9 @@ def main() -> None:
             if stack.hub_proc:
                 stack.servers_stop_all(timeout=60)
             stack.hub_stop()
+            # The fork server removes its socket, not the private folder it made for it.
+            with contextlib.suppress(OSError):
+                Path(stack.fork_socket).parent.rmdir()
             if args.logs:
                 args.logs.mkdir(parents=True, exist_ok=True)
                 for log in [*tmp.glob("*.log"), *stack.data_dir.glob("*.log")]:
