@@ -40,15 +40,18 @@ def django_setup(env: dict[str, str]) -> None:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], *, workers: int = 2):
-    """Run the portal under gunicorn on a free loopback port; yield its base URL."""
-    port = free_port()
+def gunicorn(env: dict[str, str], *, workers: int = 2, url: str | None = None, log: Path | None = None):
+    """Run the portal under gunicorn on url (default: a free loopback port); yield its base URL.
+
+    Its output goes to log when given (else to this process's terminal).
+    """
+    url = url or f"http://127.0.0.1:{free_port()}"
+    out = open(log, "ab") if log else None  # noqa: SIM115 - lives as long as the process
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "portal.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-         "--log-level", "warning"],
-        cwd=ROOT, env={**os.environ, **env},
+        [sys.executable, "-m", "gunicorn", "portal.wsgi", "--bind", url.removeprefix("http://"),
+         "--workers", str(workers), "--log-level", "warning"],
+        cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT if out else None,
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -56,10 +59,18 @@ def gunicorn(env: dict[str, str], *, workers: int = 2):
             break
         except OSError:
             if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("gunicorn did not start") from None
+                proc.terminate()
+                tail = log.read_text(errors="replace")[-3000:] if log else ""
+                raise RuntimeError(f"gunicorn did not start\n{tail}") from None
             time.sleep(0.2)
     try:
         yield url
     finally:
         proc.terminate()
-        proc.wait(timeout=20)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        if out:
+            out.close()
