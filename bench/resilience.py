@@ -11,7 +11,8 @@ processes, and a stub hub (a separate process, so it can be SIGSTOPped). Then:
 1. 500 signed push deliveries in 5 s with a cull queued in the middle: the most syncs ever
    waiting in the broker, and the seconds from queueing the cull until its run finished;
 4. Redis SIGKILLed and restarted (same port and folder) while signed deliveries arrive: how
-   many acknowledged deliveries' commits never reached the catalog.
+   many acknowledged deliveries' commits had not reached the catalog --settle-seconds after the
+   last one (a newer commit reaching it covers older ones: syncs coalesce).
 
 Every load is bounded in count and time; every process started is stopped, even on failure.
 Last line: flood_max_waiting_syncs=... cull_delay_s=... slow_clients_healthz_p99_ms=...
@@ -39,7 +40,6 @@ from pathlib import Path
 from statistics import median
 
 import httpx
-
 from _common import ROOT, django_setup, free_port, fresh_database
 
 sys.path.insert(0, str(ROOT))
@@ -279,33 +279,44 @@ def flood(webhook: str, repo: ContentRepo, broker_url: str, queue: str) -> tuple
     cull_queued: list[tuple[float, object]] = []
     started = time.monotonic()
 
+    local = threading.local()
+    clients: list[httpx.Client] = []
+
     def one(i: int) -> None:
+        if not hasattr(local, "client"):  # one client per thread: a new one costs the CPU a TLS context
+            local.client = httpx.Client()
+            clients.append(local.client)
         time.sleep(max(0.0, started + i * FLOOD_SECONDS / FLOOD_DELIVERIES - time.monotonic()))
         if i == FLOOD_DELIVERIES // 2:
-            cull_queued.append((time.monotonic(), timezone.now()))
+            cull_queued.append(timezone.now())
             servers_cull_task.apply_async()  # routed to the capacity queue (CELERY_TASK_ROUTES)
-        with httpx.Client() as client:
-            statuses.append(deliver(client, webhook, shas[i * len(shas) // FLOOD_DELIVERIES]))
+        statuses.append(deliver(local.client, webhook, shas[i * len(shas) // FLOOD_DELIVERIES]))
 
     try:
-        with ThreadPoolExecutor(max_workers=16) as pool:
+        with ThreadPoolExecutor(max_workers=32) as pool:
             list(pool.map(one, range(FLOOD_DELIVERIES)))
+        for client in clients:
+            client.close()
         flood_seconds = time.monotonic() - started
-        queued_at, queued_wall = cull_queued[0]
+        queued_wall = cull_queued[0]
         run = wait_for(lambda: CullRun.objects.filter(started_at__gte=queued_wall, finished_at__isnull=False)
                        .order_by("started_at").first(), timeout=60, every=0.05, what="the cull run")  # fmt: skip
         cull_delay = (run.finished_at - queued_wall).total_seconds()
     finally:
         done.set()
         sampler.join(5)
+    from catalog.models import SyncRun
+
     accepted = sum(1 for s in statuses if 200 <= s < 300)
-    print(f"flood: {accepted}/{len(statuses)} accepted in {flood_seconds:.1f} s, at most {waiting[0]} syncs "
-          f"waiting; cull ({run.outcome}) done {cull_delay:.2f} s after queueing", flush=True)  # fmt: skip
-    _ = queued_at
+    syncs = SyncRun.objects.count()
+    print(f"flood: {accepted}/{len(statuses)} accepted in {flood_seconds:.1f} s, {syncs} syncs so far, at most "
+          f"{waiting[0]} waiting; cull ({run.outcome}) done {cull_delay:.2f} s after queueing", flush=True)  # fmt: skip
     return waiting[0], cull_delay
 
 
-def redis_restart_lost(webhook: str, repo: ContentRepo, server: RedisServer, *, settle: float) -> int:
+def redis_restart_lost(
+    webhook: str, repo: ContentRepo, server: RedisServer, workers: dict[str, subprocess.Popen], *, settle: float
+) -> int:
     """Deliver a push every 0.25 s for 10 s, SIGKILL Redis at 3 s and restart it at 5 s; return how
     many acknowledged deliveries' commits the catalog never reached (within settle seconds)."""
     from catalog.models import Workshop
@@ -342,7 +353,17 @@ def redis_restart_lost(webhook: str, repo: ContentRepo, server: RedisServer, *, 
         wait_for(lambda: reached() >= newest, timeout=settle, every=0.2, what="the newest acknowledged commit")
     at = reached()
     lost = sum(1 for i, _ in acked if i > at)
+    if lost:
+        from catalog.models import SyncRequest
+        from catalog.sync import SYNC_WAIT_STALE
+
+        waiting = SyncRequest.objects.filter(branch="main").values_list("waiting_since", flat=True).first()
+        print(f"redis restart: a sync has been waiting since {waiting}; recovery queues another only after "
+              f"{SYNC_WAIT_STALE} (catalog.sync.SYNC_WAIT_STALE)", flush=True)  # fmt: skip
     print(f"redis restart: {len(acked)}/40 acknowledged, catalog at delivery {at}, {lost} lost", flush=True)
+    for name, proc in workers.items():
+        if proc.poll() is not None:  # nothing restarts it here (compose's restart policy would)
+            print(f"redis restart: the {name} process exited (code {proc.returncode}); see its log", flush=True)
     return lost
 
 
@@ -380,12 +401,11 @@ def main() -> None:
             "CATALOG_BRANCH": "main", "CATALOG_CACHE_DIR": str(tmp / "cache"),
         }  # fmt: skip
         django_setup(env)
+        from catalog_throughput import populate
         from django.conf import settings
         from django.contrib.auth.models import User
         from django.core.management import call_command
         from django.test import Client
-
-        from catalog_throughput import populate
 
         call_command("migrate", verbosity=0)
         call_command("collectstatic", "--noinput", verbosity=0)
@@ -399,9 +419,10 @@ def main() -> None:
                      **env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
         hub = procs.start("hub", [sys.executable, "-c", HUB_STUB, str(hub_port)], child_env)
         web = procs.start("web", ["bash", "-c", f"exec {procfile('web')}"], child_env)
+        workers = {}
         for name in ("worker", "capacity"):
             command = procfile(name).replace("@%h", f"-{queue}@%h")
-            procs.start(name, ["bash", "-c", f"exec {command}"], child_env)
+            workers[name] = procs.start(name, ["bash", "-c", f"exec {command}"], child_env)
         command = procfile("beat").replace("var/celerybeat-schedule", str(tmp / "celerybeat-schedule"))
         procs.start("beat", ["bash", "-c", f"exec {command}"], child_env)
         wait_http(env["HUB_API_URL"], timeout=15, proc=hub)
@@ -412,7 +433,7 @@ def main() -> None:
         slow_p99 = slow_clients_healthz_p99(base, port, seconds=args.slow_seconds)
         frozen_p99 = hub_frozen_catalog_p99(base, cookie, hub, seconds=args.freeze_seconds)
         waiting, cull_delay = flood(base + "/github/webhook", repo, redis_server.url, queue)
-        lost = redis_restart_lost(base + "/github/webhook", repo, redis_server, settle=args.settle_seconds)
+        lost = redis_restart_lost(base + "/github/webhook", repo, redis_server, workers, settle=args.settle_seconds)
     finally:
         procs.stop_all()
         redis_server.stop()
