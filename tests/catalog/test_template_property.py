@@ -75,6 +75,10 @@ def test_a_template_workshop_never_publishes_raw_template_syntax(books: list[byt
     for path, content in draft.files.items():
         if path.endswith(".ipynb"):
             assert not RAW.search(content.decode()), path  # the zip and downloads
+    for nb in draft.notebooks:  # every outline link lands on an anchor of the preview
+        ids = set(re.findall(r'\bid="([^"]+)"', nb.preview_html))
+        dead = [h["anchor"] for h in nb.headings if h["anchor"] not in ids]
+        assert not dead, (nb.path, dead)
 
 
 @pytest.mark.django_db
@@ -96,6 +100,8 @@ def test_sync_of_a_template_workshop_from_git(settings_fixture, raw: bytes) -> N
     notebook = workshop.notebooks.get()
     seen = [workshop.title, workshop.search_text, notebook.title, str(notebook.headings), notebook.preview_html]
     assert not any(RAW.search(text) for text in seen)
+    ids = set(re.findall(r'\bid="([^"]+)"', notebook.preview_html))
+    assert all(h["anchor"] in ids for h in notebook.headings), notebook.headings  # no dead outline link
 
 
 @pytest.fixture
