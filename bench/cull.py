@@ -55,6 +55,8 @@ class Hub:
             "PORTAL_VAR_DIR": str(tmp / "var"),
             "HUB_DATA_DIR": str(tmp / "hub"),
             "HUB_URL": self.url,
+            # The hub stops its servers when the benchmark stops it: nothing outlives the run.
+            "HUB_KEEP_SERVERS_ON_RESTART": "false",
             "HUB_INTERNAL_URL": f"http://127.0.0.1:{free_port()}",
             "HUB_PROXY_API_URL": f"http://127.0.0.1:{free_port()}",
             "PORTAL_SERVICE_TOKEN": secrets.token_hex(32),
