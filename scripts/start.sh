@@ -7,6 +7,9 @@ export PORTAL_PORT="${PORTAL_PORT:-8000}"
 # DEBUG is off unless set (a deployment never gets it by accident); this one-command development
 # stack turns it on for itself: the development sign-in and static files from the source folders.
 export DEBUG="${DEBUG:-true}"
+# Ctrl-C stops everything this command started, learners' servers included (a deployed hub keeps
+# them across its restarts: HUB_KEEP_SERVERS_ON_RESTART, hubconfig/README.md).
+export HUB_KEEP_SERVERS_ON_RESTART="${HUB_KEEP_SERVERS_ON_RESTART:-false}"
 # Reading the settings creates nothing: the state folders, the service tokens the hub and the
 # portal share, and the choice of broker (Redis, else a filesystem one) are made here.
 eval "$($PY manage.py local_setup)"
