@@ -29,6 +29,21 @@ def fresh_database(name: str) -> str:
     return f"{PG}/{name}"
 
 
+def hub_wait_up(*, api_url: str, proc: subprocess.Popen, log: Path, timeout: float) -> None:
+    """Wait until the hub at api_url answers; SystemExit with the log's tail if it dies or times out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(api_url.rstrip("/") + "/", timeout=2) as response:  # noqa: S310 - loopback
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the hub did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
+
+
 def django_setup(env: dict[str, str]) -> None:
     """Configure Django in this process with env (the database above)."""
     os.environ.update(env)

@@ -36,7 +36,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import django_setup, free_port, fresh_database  # noqa: E402
+from bench._common import django_setup, free_port, fresh_database, hub_wait_up  # noqa: E402
 
 IDLE_TIMEOUT, MAX_AGE = 1800, 4 * 3600
 
@@ -77,16 +77,7 @@ class Hub:
         self.api = httpx.Client(
             base_url=self.api_url, headers={"Authorization": f"token {self.admin_token}"}, timeout=120
         )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(self.api_url + "/", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the hub did not start:\n{self.log.read_text()[-3000:]}")
-            time.sleep(0.2)
+        hub_wait_up(api_url=self.api_url, proc=self.proc, log=self.log, timeout=60)
 
     def stop(self) -> None:
         """Stop the hub (it stops its servers)."""

@@ -66,7 +66,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import free_port, fresh_database, gunicorn  # noqa: E402
+from bench._common import free_port, fresh_database, gunicorn, hub_wait_up  # noqa: E402
 from hubconfig import processes  # noqa: E402
 from hubconfig.spawners import fork_socket_default  # noqa: E402
 from tests.contentrepo import ContentRepo, notebook_bytes  # noqa: E402
@@ -247,16 +247,7 @@ class Stack:
                 cwd=self.tmp, env=self.process_env(HUB_SPAWNER=kind), stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(self.hub_url + "/hub/api/", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.hub_proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the hub did not start:\n{self.hub_log.read_text()[-3000:]}")
-            time.sleep(0.2)
+        hub_wait_up(api_url=self.hub_url + "/hub/api", proc=self.hub_proc, log=self.hub_log, timeout=90)
 
     def active(self) -> dict[str, dict]:
         """Return every user's default server the hub lists (running, starting or stopping)."""
