@@ -334,13 +334,16 @@ def sync_request(*, branch: str, commit: str) -> bool:
     return queue
 
 
-def catalog_recover(*, now: datetime | None = None) -> dict[str, int]:
+def catalog_recover(*, now: datetime | None = None, broker_since: datetime | None = None) -> dict[str, int]:
     """Close runs left "running" by a dead worker; queue a sync for pushed commits none will read.
 
     A run is stale when the sync lock is free: its worker would hold it (the lease lapses within
     LOCK_LEASE_SECONDS of the worker's death). A pushed commit is orphaned when no sync waits for
     it (its sync died, or failed to read the source) or the waiting one has not started within
-    SYNC_WAIT_STALE (its message was lost). Return {"reaped": runs closed, "queued": syncs queued}.
+    SYNC_WAIT_STALE, or was queued before broker_since, when the broker last started (a restart
+    loses what it and the workers held in memory: a retry's countdown, a message being handed
+    back). A sync queued twice does no harm (the second finds the commit read). Return
+    {"reaped": runs closed, "queued": syncs queued}.
     """
     now = now or timezone.now()
     # Listed before the lock is checked: a run started after the check is not among them.
@@ -351,7 +354,12 @@ def catalog_recover(*, now: datetime | None = None) -> dict[str, int]:
     queued = 0
     with transaction.atomic():
         for pending in SyncRequest.objects.select_for_update().exclude(commit=""):
-            if pending.waiting_since is not None and pending.waiting_since > now - SYNC_WAIT_STALE:
+            waiting = pending.waiting_since
+            if (
+                waiting is not None
+                and waiting > now - SYNC_WAIT_STALE
+                and not (broker_since and waiting < broker_since)
+            ):
                 continue
             log.warning("catalog sync: pushed commit %s of %s had no sync to read it; queued one",
                         pending.commit[:12], pending.branch)  # fmt: skip

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from celery import current_app, shared_task
 from django.utils import timezone
 
 from catalog.outbox import outbox_relay
 from catalog.sync import catalog_recover, catalog_sync
 from portal.locks import LockBusy
+from portal.redis_client import redis_started_at
 
 # A push sync that finds another sync running tries again every SYNC_RETRY_SECONDS, for longer
 # than a sync may hold the lock (catalog.sync.SYNC_LOCK_MAX): the running one may predate the
@@ -57,4 +58,4 @@ def outbox_relay_task() -> int:
 @shared_task(soft_time_limit=30, time_limit=60, ignore_result=True)
 def catalog_recover_task() -> dict[str, int]:
     """Close sync runs whose worker died, and queue a sync for pushed commits none will read."""
-    return catalog_recover(now=timezone.now())
+    return catalog_recover(now=timezone.now(), broker_since=redis_started_at(current_app.conf.broker_url or ""))

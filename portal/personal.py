@@ -12,6 +12,7 @@ the filled page to the uncached one.
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 import threading
 
@@ -20,7 +21,7 @@ from django.conf import settings
 from django.contrib.auth.signals import user_logged_out
 from django.contrib.messages import get_messages
 from django.http import HttpRequest
-from django.middleware.csrf import get_token
+from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -47,6 +48,55 @@ HUB_NOTICE = (
     '<p class="server-banner hub-notice" id="hub-notice" role="status">The notebook hub is not answering right now: '
     "launching and “My server” are unavailable for a moment. Browsing and downloads work as usual.</p>"
 )
+
+
+# Random bytes read from the OS ahead, per thread, each handed out once (see _random_chars).
+_RANDOM_AHEAD = 4096
+_random_pool = threading.local()
+
+
+def _random_bytes(count: int) -> bytes:
+    """Return count bytes from os.urandom, read ahead _RANDOM_AHEAD at a time per thread: a read is
+    a system call that releases the GIL, and under a threaded server each one may wait for a turn."""
+    held: bytes = getattr(_random_pool, "held", b"")
+    if len(held) < count or getattr(_random_pool, "pid", None) != os.getpid():  # a forked child reads its own
+        held = secrets.token_bytes(max(_RANDOM_AHEAD, count))
+    _random_pool.held, _random_pool.pid = held[count:], os.getpid()
+    return held[:count]
+
+
+def _random_chars(count: int) -> str:
+    """Return count characters of CSRF_ALLOWED_CHARS, uniformly drawn from the OS's generator."""
+    alphabet = CSRF_ALLOWED_CHARS
+    limit = 256 - 256 % len(alphabet)  # bytes at or above it would bias the draw: skipped
+    chars: list[str] = []
+    while len(chars) < count:
+        chars += [alphabet[b % len(alphabet)] for b in _random_bytes(2 * count) if b < limit]
+    return "".join(chars[:count])
+
+
+def csrf_token(request: HttpRequest) -> str:
+    """Return a CSRF token for a form in this response: what `django.middleware.csrf.get_token`
+    returns (a fresh mask over the visitor's secret, so no two responses carry the same token and a
+    compressed page gives BREACH nothing to learn), with the randomness read once per token.
+
+    Why not get_token itself: it draws each of its 32 random characters with a separate system
+    call that releases the GIL, and under a threaded server (waitress, 16 threads) those hand-offs
+    made a signed-in catalog page cost twice an anonymous one; here the bytes are read ahead.
+    The format is Django's (a 32-char mask, then the secret shifted by it over CSRF_ALLOWED_CHARS);
+    CsrfViewMiddleware checks it, and tests/catalog/test_views.py posts one back.
+    """
+    secret = request.META.get("CSRF_COOKIE")
+    if not secret:
+        secret = _random_chars(CSRF_SECRET_LENGTH)  # a first visit: the middleware sets the cookie
+        request.META["CSRF_COOKIE"] = secret
+    request.META["CSRF_COOKIE_NEEDS_UPDATE"] = True  # as get_token: renew the cookie's expiry
+    alphabet = CSRF_ALLOWED_CHARS
+    mask = _random_chars(CSRF_SECRET_LENGTH)
+    cipher = "".join(
+        alphabet[(alphabet.index(s) + alphabet.index(m)) % len(alphabet)] for s, m in zip(secret, mask, strict=True)
+    )
+    return mask + cipher
 
 
 class ShellUser:
@@ -138,7 +188,7 @@ def page_personalise(*, request: HttpRequest, body: bytes) -> bytes:
     """Fill a shell's markers in for this request: the hub notice, the CSRF token, the name."""
     body = body.replace(NOTICE_MARKER.encode(), hub_notice_html().encode())
     if CSRF_MARKER.encode() in body:
-        body = body.replace(CSRF_MARKER.encode(), get_token(request).encode())
+        body = body.replace(CSRF_MARKER.encode(), csrf_token(request).encode())
     if USER_MARKER.encode() in body:
         body = body.replace(USER_MARKER.encode(), escape(signed_in_name(request)).encode())
     return body

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime, timedelta
+
 import redis
 from django.conf import settings
+from django.utils import timezone
+
+log = logging.getLogger(__name__)
 
 _clients: dict[str, redis.Redis] = {}
 
@@ -15,3 +21,27 @@ def redis_client() -> redis.Redis:
     if url not in _clients:  # one connection pool per URL (tests point REDIS_URL elsewhere)
         _clients[url] = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=0.5, decode_responses=True)
     return _clients[url]
+
+
+def redis_started_at(url: str) -> datetime | None:
+    """Return when the Redis server at url last started (now minus its INFO uptime_in_seconds, so up
+    to a second late), or
+    None when url is not Redis or the server does not answer within a second.
+
+    Why: a restart loses what the server held only in memory and what workers held for it (a
+    retry's countdown, a prefetched message they could not hand back while it was down), even
+    with persistence; work queued before this moment may be gone.
+    """
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    client = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    try:
+        uptime = int(client.info("server")["uptime_in_seconds"])
+    except (redis.RedisError, KeyError, ValueError) as error:
+        log.warning("broker: cannot read its uptime: %s", type(error).__name__)
+        return None
+    finally:
+        client.close()
+    # INFO rounds down to the second: this is the latest the start can have been (work queued in
+    # the second before it counts as queued before the restart; queued twice, it does no harm).
+    return timezone.now() - timedelta(seconds=uptime)

@@ -340,7 +340,7 @@ STATUS_API_TOKEN = env.str("STATUS_API_TOKEN", default="")
 # --- Periodic tasks (Celery beat), all in one place ------------------------------------------
 # Seconds between relays of accepted work not yet handed to Redis, and between recoveries.
 OUTBOX_RELAY_INTERVAL = 15
-CATALOG_RECOVER_INTERVAL = 60
+CATALOG_RECOVER_INTERVAL = 15  # a broker restart is noticed within this (catalog_recover)
 # Each expires before its next tick: a run queued behind a slow one is stale by then, and the
 # next run does the work.
 CELERY_BEAT_SCHEDULE = {

@@ -318,6 +318,42 @@ def test_the_cached_launch_form_carries_each_learners_own_csrf_token(catalog, se
     assert "The notebook hub is unavailable" in launch.content.decode()
 
 
+def test_every_view_of_a_cached_page_carries_a_fresh_token_and_each_is_accepted(catalog, settings) -> None:
+    """Each response masks the learner's secret anew (nothing repeats for BREACH to learn from a
+    compressed page), a first visit without a CSRF cookie gets one, and every token works."""
+    settings.HUB_API_URL = "http://127.0.0.1:9/hub/api"  # nothing listens: the hub is down
+    alice = _signed_in("alice", enforce_csrf_checks=True)
+    token = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+    first = alice.get("/workshops/redfish-101/")
+    assert settings.CSRF_COOKIE_NAME in first.cookies  # a first visit is given its secret
+    tokens = [token.search(_page(alice, "/workshops/redfish-101/")[0]).group(1) for _ in range(5)]
+    assert len(set(tokens)) == 5 and all(len(t) == 64 and t.isalnum() for t in tokens)
+    for each in tokens:
+        launch = alice.post("/workshops/redfish-101/launch", {"csrfmiddlewaretoken": each})
+        assert launch.status_code == 503  # past the CSRF check, to the (down) hub
+    forged = tokens[0][:32] + tokens[1][32:]  # another response's mask over this one's cipher
+    assert alice.post("/workshops/redfish-101/launch", {"csrfmiddlewaretoken": forged}).status_code == 403
+
+
+def test_a_forked_worker_draws_its_own_random_bytes() -> None:
+    """Two processes forked from one server never hand out the same CSRF secrets or masks."""
+    import os
+
+    from portal.personal import _random_chars
+
+    _random_chars(32)  # the parent holds bytes read ahead
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.write(write, _random_chars(32).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    theirs = os.read(read, 64).decode()
+    os.close(read)
+    assert len(theirs) == 32 and theirs != _random_chars(32)
+
+
 def test_a_message_for_a_learner_is_shown_once_not_lost_in_the_cache(catalog, settings) -> None:
     settings.ADMISSION_PREFIX = f"test-pagecache-{uuid.uuid4().hex[:8]}:"
     alice = _signed_in("alice")

@@ -21,8 +21,9 @@ import redis
 from django.utils import timezone
 
 from catalog.models import OutboxMessage, SyncRequest, SyncRun, WebhookDelivery, Workshop
-from catalog.sync import SYNC_WAIT_STALE, catalog_recover
+from catalog.sync import catalog_recover
 from catalog.tasks import outbox_relay_task
+from portal.redis_client import redis_started_at
 from tests.celeryworker import celery_worker, routed_to
 from tests.contentrepo import ContentRepo, workshop_yml
 from tests.faultkit import compose_redis_args, database_url, free_port, own_redis, wait_for, worker_env
@@ -170,7 +171,7 @@ def test_a_push_whose_message_redis_lost_is_queued_again_by_recovery(
     client, content_repo: ContentRepo, webhook_settings, tmp_path, settings
 ) -> None:
     """Even a Redis without persistence loses no push: the commit is recorded in the database,
-    and recovery queues a sync for it once the lost one is overdue."""
+    and recovery, seeing the broker restarted after the sync was queued, queues it again."""
     content_repo.add_workshop("redfish-basics", meta={"title": "Redfish basics"})
     sha = content_repo.commit("initial")
     queue = f"lost-{uuid.uuid4().hex[:8]}"
@@ -180,9 +181,11 @@ def test_a_push_whose_message_redis_lost_is_queued_again_by_recovery(
         server.stop()
         server.start()
         assert redis.Redis.from_url(server.url).llen(queue) == 0  # the message is gone
+        time.sleep(1.1)  # Redis tells its uptime in whole seconds
         with celery_worker(env=_env(tmp_path, settings, server), log_path=tmp_path / "worker.log", queue=queue):
-            assert catalog_recover(now=timezone.now())["queued"] == 0  # it may only be late
-            assert catalog_recover(now=timezone.now() + SYNC_WAIT_STALE)["queued"] == 1
+            assert catalog_recover(now=timezone.now())["queued"] == 0  # without the restart: only late
+            assert catalog_recover(now=timezone.now(), broker_since=redis_started_at(server.url))["queued"] == 1
+            assert catalog_recover(now=timezone.now(), broker_since=redis_started_at(server.url))["queued"] == 0
             run = wait_for(lambda: SyncRun.objects.filter(status="ok").first(), timeout=60, what="the sync")
     assert run.commit_sha == sha
 
