@@ -78,6 +78,16 @@ class PortsExhausted(LabError):
     """Every port of LAB_PORTS is in use."""
 
 
+class SecretValues(dict):
+    """A dict of lab values whose repr hides them: Django's template engine logs a failed variable
+    lookup at DEBUG with a repr of the whole context, and tracebacks show reprs too."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} lab values, hidden>"
+
+    __str__ = __repr__
+
+
 @dataclass(frozen=True)
 class LabGrant:
     """What a launch hands the learner's server (secrets included: never log or cache it)."""
@@ -156,7 +166,7 @@ def _grant(*, user: AbstractBaseUser, workshop_slug: str, spec: dict, now: datet
         pool_name or "-",
         ports,
     )
-    return LabGrant(session_id=session.pk, env=env, services=filled, values=values)
+    return LabGrant(session_id=session.pk, env=SecretValues(env), services=filled, values=SecretValues(values))
 
 
 def _session_create(*, user: AbstractBaseUser, workshop_slug: str, numbered: bool, now: datetime) -> LabSession:
@@ -374,10 +384,10 @@ def lab_panel(*, user: AbstractBaseUser) -> LabPanel | None:
 
 
 @sensitive_variables("values")
-def lab_credentials_read(*, user: AbstractBaseUser) -> dict[str, str] | None:
+def lab_credentials_read(*, user: AbstractBaseUser) -> SecretValues | None:
     """Return the learner's own lab values (credentials, generated values, URLs), or None without a lab."""
     session = LabSession.objects.filter(user=user, ended_at__isnull=True).first()
     if session is None:
         return None
     values = secret_decrypt_json(session.values_encrypted)
-    return dict(sorted(values.items()))
+    return SecretValues(sorted(values.items()))

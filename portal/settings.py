@@ -397,6 +397,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # At DEBUG the template engine logs every failed variable lookup with a repr of the whole
+    # context (a learner's lab credentials on their page): never, whatever LOG_LEVEL says.
+    "loggers": {"django.template": {"level": "INFO"}},
 }
 
 # --- Internal tuning: named constants, not operator decisions (tests may override them) ------
