@@ -1,4 +1,4 @@
-"""System checks for what a deployment must get right: the secret key and the hub connection."""
+"""System checks for what a deployment must get right: the secret key, the hub connection, the lab key."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.db import DatabaseError
 
 from hubconfig.contract import token_strong
 
@@ -78,3 +79,30 @@ def check_hub_signin(app_configs, **kwargs) -> list:
             )
         )
     return problems
+
+
+@register(Tags.security)
+def check_lab_keys(app_configs, **kwargs) -> list:
+    """Refuse stored pool accounts without a key that can decrypt them, and malformed keys."""
+    from portal.lab_crypto import LabKeyInvalid, LabKeyMissing, lab_fernet
+    from portal.models import PoolAccount
+
+    try:
+        lab_fernet()
+    except LabKeyInvalid as error:
+        return [Error(str(error), hint="Make keys with Fernet.generate_key().", id="portal.E005")]
+    except LabKeyMissing:
+        try:
+            accounts = PoolAccount.objects.exists()
+        except DatabaseError:  # not migrated yet: nothing is stored
+            return []
+        if accounts:
+            return [
+                Error(
+                    "Lab pool accounts are stored but no LAB_ENCRYPTION_KEYS key is set: they cannot be decrypted.",
+                    hint="Set LAB_ENCRYPTION_KEYS (the key that encrypted them first), or run "
+                    "`manage.py local_setup` on the embedded default.",
+                    id="portal.E004",
+                )
+            ]
+    return []

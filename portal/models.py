@@ -1,8 +1,10 @@
-"""Site-wide records: launches (what each learner pulled, and when)."""
+"""Site-wide records: launches, culls, server lifetimes, and per-learner labs (pools, leases, ports)."""
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 
 
@@ -141,3 +143,153 @@ class ServerLife(models.Model):
     def seconds(self) -> float:
         """Return how long the server lived (so far, if it still runs)."""
         return ((self.ended or self.last_seen) - self.started).total_seconds()
+
+
+# --- Per-learner labs (portal.lab): pools of accounts, sessions, leases, ports -------------------
+class CredentialPool(models.Model):
+    """Accounts on real systems (iLOs, OneView appliances...) that learners borrow one at a time."""
+
+    name = models.CharField(
+        max_length=50,
+        unique=True,
+        validators=[RegexValidator(r"^[a-z0-9][a-z0-9-]{0,49}\Z", "Lowercase letters, digits and dashes.")],
+        help_text="The name workshops give as lab: credentials: pool:.",
+    )
+    description = models.TextField(blank=True)
+    reset_command = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Run after each lease ends, as an argv list (no shell), e.g. ["/opt/labs/reset-ilo"]; the '
+        "account is in its environment as LAB_ENDPOINT, LAB_USERNAME, LAB_PASSWORD. Empty: no reset.",
+    )
+    reset_timeout_s = models.PositiveIntegerField(default=120, help_text="The reset command is killed after this.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        """Refuse a reset command that is not a list of strings (a string would need a shell)."""
+        command = self.reset_command
+        if command in (None, ""):
+            self.reset_command = []
+        elif not (isinstance(command, list) and all(isinstance(part, str) and part for part in command)):
+            raise ValidationError({"reset_command": 'An argv list of non-empty strings, e.g. ["/opt/reset", "-v"].'})
+
+
+class PoolAccount(models.Model):
+    """One account of a pool; its password and extra fields are stored encrypted (portal.lab_crypto)."""
+
+    pool = models.ForeignKey(CredentialPool, related_name="accounts", on_delete=models.PROTECT)
+    label = models.CharField(max_length=100, help_text="Unique in the pool; the CSV loader updates by it.")
+    endpoint = models.CharField(max_length=500)
+    username = models.CharField(max_length=200)
+    # Fernet tokens (MultiFernet with settings.LAB_ENCRYPTION_KEYS): never plain text in the database.
+    password_encrypted = models.TextField(blank=True, editable=False)
+    extra_encrypted = models.TextField(blank=True, editable=False, help_text="A JSON object, encrypted.")
+    enabled = models.BooleanField(default=True, help_text="Off: never leased (a failed reset turns it off).")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["pool", "label"]
+        constraints = [models.UniqueConstraint(fields=["pool", "label"], name="pool_account_label_once")]
+
+    def __str__(self) -> str:
+        return f"{self.pool_id and self.pool.name}/{self.label}"
+
+
+class LabSession(models.Model):
+    """A learner's lab for one launch: ports, lease, generated values; active until ended_at is set."""
+
+    class Status(models.TextChoices):
+        STARTING = "starting", "Starting"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+        ENDED = "ended", "Ended"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, related_name="lab_sessions", on_delete=models.CASCADE)
+    workshop = models.CharField(max_length=120, help_text="The workshop's slug.")
+    started_at = models.DateTimeField(db_index=True)
+    ended_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    end_reason = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.STARTING)
+    error = models.TextField(blank=True, help_text="What went wrong starting the services (no secret).")
+    student_number = models.PositiveIntegerField(null=True, blank=True)
+    # The granted services (LabSpec services with "port" and "{port}" filled): public, no secret.
+    services = models.JSONField(default=list, blank=True)
+    # Every value the learner got (env and generated), a JSON object encrypted like passwords.
+    values_encrypted = models.TextField(blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"], condition=models.Q(ended_at__isnull=True), name="lab_session_one_active_per_user"
+            ),
+            models.UniqueConstraint(
+                fields=["workshop", "student_number"],
+                condition=models.Q(ended_at__isnull=True),
+                name="lab_session_student_number_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.workshop} from {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def active(self) -> bool:
+        return self.ended_at is None
+
+
+class Lease(models.Model):
+    """A pool account lent to one lab session; kept after release as history."""
+
+    class Reset(models.TextChoices):
+        NONE = "none", "No reset command"
+        PENDING = "pending", "Reset queued"
+        OK = "ok", "Reset done"
+        FAILED = "failed", "Reset failed (account disabled)"
+
+    account = models.ForeignKey(PoolAccount, related_name="leases", on_delete=models.PROTECT)
+    session = models.ForeignKey(LabSession, related_name="leases", on_delete=models.CASCADE)
+    leased_at = models.DateTimeField(db_index=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+    reset_state = models.CharField(max_length=20, choices=Reset.choices, blank=True)
+    reset_outcome = models.TextField(blank=True, help_text="Exit status and the end of the output (secrets masked).")
+    reset_started_at = models.DateTimeField(null=True, blank=True)
+    reset_finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-leased_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account"], condition=models.Q(released_at__isnull=True), name="lease_one_open_per_account"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} → session {self.session_id}"
+
+
+class LabPort(models.Model):
+    """A port given to a lab session's service; kept after release as history."""
+
+    port = models.PositiveIntegerField()
+    session = models.ForeignKey(LabSession, related_name="lab_ports", on_delete=models.CASCADE)
+    service = models.CharField(max_length=40)
+    allocated_at = models.DateTimeField()
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-allocated_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["port"], condition=models.Q(released_at__isnull=True), name="lab_port_one_open_use"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.port} ({self.service})"

@@ -1,5 +1,5 @@
-"""The learner's server ("My server"), its JSON for the stop warning, Stop and Extend: thin views
-over portal.my_server."""
+"""The learner's server ("My server"), its JSON for the stop warning, Stop and Extend, and their lab's
+credentials: thin views over portal.my_server and portal.lab."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
 from portal.hub import HubError
+from portal.lab import lab_credentials_read, lab_panel
 from portal.my_server import (
     CannotExtend,
     launches_recent,
@@ -36,8 +38,24 @@ def my_server(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "portal/my_server.html",
-        {"server": server, "launches": launches_recent(user=request.user)},
+        {"server": server, "launches": launches_recent(user=request.user), "lab": lab_panel(user=request.user)},
     )
+
+
+@require_POST
+@login_required
+@sensitive_variables("values")
+def my_lab_credentials(request: HttpRequest) -> HttpResponse:
+    """Show the learner their own lab credentials, on request only (a POST with the CSRF token).
+
+    Never cached (no-store, and not a page-cache view), so a shared computer's back button or a
+    proxy cannot show them again; the values are in the body only, never in a URL or a log.
+    """
+    values = lab_credentials_read(user=request.user)
+    response = render(request, "portal/lab_credentials.html", {"values": values, "lab": lab_panel(user=request.user)})
+    response["Cache-Control"] = "no-store"
+    response["Pragma"] = "no-cache"
+    return response
 
 
 @require_GET

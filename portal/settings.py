@@ -337,6 +337,19 @@ ADMISSION_TURN_TTL = env.int("ADMISSION_TURN_TTL", default=120)
 # GET /api/status for monitoring without a staff session: "Authorization: Bearer <token>".
 STATUS_API_TOKEN = env.str("STATUS_API_TOKEN", default="")
 
+# --- Per-learner labs: credential pools, ports, generated values (portal.lab) ------------------
+# Fernet keys (comma-separated, `python -c "from cryptography.fernet import Fernet;
+# print(Fernet.generate_key().decode())"`) encrypting pool passwords and learners' lab values at
+# rest. The first encrypts, all decrypt: put a new key first to rotate, keep the old ones until
+# `manage.py lab_keys_rotate` has re-encrypted everything. Unset: the key `manage.py local_setup`
+# writes into PORTAL_VAR_DIR (one host only, like the service tokens); a system check refuses
+# pools with accounts and no key.
+LAB_ENCRYPTION_KEYS = env.list("LAB_ENCRYPTION_KEYS", default=[])
+LAB_ENCRYPTION_KEY_FILE = "lab-encryption-key"  # in VAR_DIR, read at use (tests move VAR_DIR)
+# The ports learners' lab services get, "low-high": outside Linux's ephemeral range (32768-60999,
+# where the hub's servers and outgoing connections take theirs), so a granted port is free.
+LAB_PORTS = env.str("LAB_PORTS", default="20000-29999")
+
 # --- Periodic tasks (Celery beat), all in one place ------------------------------------------
 # Seconds between relays of accepted work not yet handed to Redis, and between recoveries.
 OUTBOX_RELAY_INTERVAL = 15
@@ -384,6 +397,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # At DEBUG the template engine logs every failed variable lookup with a repr of the whole
+    # context (a learner's lab credentials on their page): never, whatever LOG_LEVEL says.
+    "loggers": {"django.template": {"level": "INFO"}},
 }
 
 # --- Internal tuning: named constants, not operator decisions (tests may override them) ------
@@ -417,3 +433,8 @@ GITHUB_MAX_RATE_WAIT = 600.0
 GITHUB_SECONDS_BETWEEN_WRITES = 1.0
 # The commit status context shown on pull requests.
 GITHUB_STATUS_CONTEXT = "workshops/validate"
+# A lab session younger than this (seconds) is kept by labs_reconcile even when its learner has no
+# server yet: the grant comes before the hub starts the server.
+LAB_RECONCILE_GRACE = 300
+# What a pool's reset command may print that is kept on its lease (bytes, the end of its output).
+LAB_RESET_OUTPUT_BYTES = 4000

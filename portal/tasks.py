@@ -1,4 +1,4 @@
-"""Celery tasks of the portal: thin wrappers around the cull service."""
+"""Celery tasks of the portal: thin wrappers around the cull service and the lab reset."""
 
 from __future__ import annotations
 
@@ -26,3 +26,15 @@ def capacity_samples_prune_task() -> int:
     from portal.cull import capacity_samples_prune  # in the body, as above
 
     return capacity_samples_prune(now=timezone.now())
+
+
+# Above any pool's sensible reset timeout: the command itself is killed at its pool's reset_timeout_s.
+LAB_RESET_SOFT_LIMIT, LAB_RESET_HARD_LIMIT = 900, 960
+
+
+@shared_task(soft_time_limit=LAB_RESET_SOFT_LIMIT, time_limit=LAB_RESET_HARD_LIMIT, ignore_result=True)
+def lab_lease_reset_task(*, lease_id: int) -> str:
+    """Run the pool's reset command for a released lease (idempotent: a done reset is not run again)."""
+    from portal.lab_reset import lease_reset  # in the body, as above
+
+    return lease_reset(lease_id=lease_id, now=timezone.now())

@@ -20,6 +20,7 @@ import pytest
 from django.conf import settings
 
 from portal.hub import _breakers
+from tests.portal.labkit import lab_key  # noqa: F401 - a fixture for the lab tests
 
 ROOT = Path(__file__).resolve().parents[2]
 # The longest a frozen hub holds a request, whatever a test does: nothing here waits unbounded.
