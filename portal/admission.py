@@ -6,13 +6,20 @@ Keys (under ADMISSION_PREFIX):
 - ``seen:<user>``: the workshop they wait for, expiring ADMISSION_PLACE_TTL after their last
   poll (a place left unattended is released);
 - ``turns``: sorted set of learners holding a slot they have not used yet, scored by expiry
-  (admitted from the queue, or between the admission check and the hub's answer to the start).
-Slots are counted as turns + the hub's running and starting servers, always in that order
-(see `_slots_free`), under one Redis lock, so concurrent launches never over-admit.
+  (admitted from the queue, or between the admission check and the hub's answer to the start,
+  and for OCCUPIED_MAX_AGE + a margin after that answer: see below);
+- ``occupied``: the hub's running and starting servers as last read (JSON with the time read),
+  shared by every portal process for OCCUPIED_MAX_AGE seconds.
+Slots are counted as turns + the hub's servers, each learner once, under one Redis lock, so
+concurrent launches never over-admit. The hub is read at most once per OCCUPIED_MAX_AGE, not
+once per launch (forty learners pressing Launch at once queued behind forty hub reads): a
+snapshot may miss a server started after it was read, so a started learner keeps their turn
+until any snapshot in use is newer than their start (`turn_settle`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -30,6 +37,10 @@ from portal.redis_client import redis_client
 log = logging.getLogger(__name__)
 
 GO, WAIT, DEGRADED = "go", "wait", "degraded"
+# Seconds a read of the hub's servers is used for admission decisions, and the margin a started
+# learner's turn outlives it by (a decision taken with an older snapshot still counts them).
+OCCUPIED_MAX_AGE = 2.0
+TURN_SETTLE_MARGIN = 3.0
 
 
 class QueueUnavailable(RuntimeError):
@@ -75,14 +86,29 @@ def _turns_held(r: redis.Redis) -> set[str]:
     return set(r.zrange(_key("turns"), 0, -1))
 
 
+def _occupied(r: redis.Redis, occupied_read: Callable[[], set[str]]) -> set[str]:
+    """Return who has a server: the shared snapshot if younger than OCCUPIED_MAX_AGE, else the
+    hub's answer now (stored as the new snapshot). Called under the admission lock."""
+    now = time.time()
+    raw = r.get(_key("occupied"))
+    if raw:
+        snapshot = json.loads(raw)
+        if now - OCCUPIED_MAX_AGE < snapshot["at"] <= now:
+            return set(snapshot["names"])
+    names = occupied_read()
+    r.set(_key("occupied"), json.dumps({"at": now, "names": sorted(names)}), ex=int(OCCUPIED_MAX_AGE) + 1)
+    return names
+
+
 def _slots_free(r: redis.Redis, occupied_read: Callable[[], set[str]]) -> int:
     """Return capacity less the slots in use: turns and the hub's servers, each learner once.
 
-    Turns are read first, then the hub: a turn released in between was already a server. A
-    learner between their turn and the hub's answer appears in both, and counts once.
+    Turns are read first, then the hub (or its snapshot): a turn that lapsed in between was
+    already a server in it (turn_settle keeps it longer than a snapshot lives). A learner between
+    their turn and the hub's answer appears in both, and counts once.
     """
     held = _turns_held(r)
-    return settings.HUB_CAPACITY - len(held | occupied_read())
+    return settings.HUB_CAPACITY - len(held | _occupied(r, occupied_read))
 
 
 def _queue_prune(r: redis.Redis) -> None:
@@ -108,8 +134,8 @@ def queue_length() -> int:
 def queue_admit(*, occupied_read: Callable[[], set[str]]) -> list[str]:
     """Give the free slots to the first learners in the waiting list; return them.
 
-    occupied_read returns who has a running or starting server, read under the admission lock:
-    a count taken earlier could miss a server started since.
+    occupied_read returns who has a running or starting server; it is called under the
+    admission lock when the shared snapshot is older than OCCUPIED_MAX_AGE.
     """
     with _queue() as r, _admit_lock():
         return _admit(r, free=_slots_free(r, occupied_read))
@@ -178,10 +204,23 @@ def queue_join(*, user: str, workshop: str) -> Ticket:
 
 
 def turn_release(*, user: str) -> None:
-    """Drop a learner's turn: the hub now counts their server (or refused it)."""
+    """Drop a learner's turn: the hub refused their server (or they gave the slot up)."""
     try:
         with _queue() as r:
             r.zrem(_key("turns"), user)
+    except QueueUnavailable:
+        pass
+
+
+def turn_settle(*, user: str) -> None:
+    """Keep a learner's turn only until the hub's servers are read again after their start.
+
+    The hub counts their server from now on, but a snapshot read before it (OCCUPIED_MAX_AGE at
+    most) does not: the turn covers them until every snapshot in use is newer.
+    """
+    try:
+        with _queue() as r:
+            r.zadd(_key("turns"), {user: time.time() + OCCUPIED_MAX_AGE + TURN_SETTLE_MARGIN}, xx=True)
     except QueueUnavailable:
         pass
 

@@ -36,6 +36,11 @@ class HubSkipped(HubUnavailable):
     many requests are already waiting on it)."""
 
 
+class HubBusy(HubSkipped):
+    """Every slot with the hub is taken and its queue is full, while the hub is healthy (a
+    launch storm): a moment's wait, not a failure."""
+
+
 class HubBreaker:
     """A circuit breaker and bulkhead for the hub calls a page makes, shared by a process's threads.
 
@@ -97,16 +102,17 @@ class HubBreaker:
             self._trial = True  # cool-down over: this call is the trial
             return True
 
-    def _slot_take(self) -> bool:
+    def _slot_take(self, *, wait: float | None = None) -> bool:
         """Take a slot: at once, or after waiting in the bounded queue while the hub is healthy."""
         if self._slots.acquire(blocking=False):
             return True
+        wait = self.wait if wait is None else wait
         with self._lock:
-            if self._failures or self._waiting >= self.queue or self.wait <= 0:
+            if self._failures or self._waiting >= self.queue or wait <= 0:
                 return False
             self._waiting += 1
         try:
-            taken = self._slots.acquire(timeout=self.wait)
+            taken = self._slots.acquire(timeout=wait)
         finally:
             with self._lock:
                 self._waiting -= 1
@@ -128,18 +134,19 @@ class HubBreaker:
                 self._open_until = self.clock() + self.cooldown
 
     @contextmanager
-    def guard(self) -> Iterator[None]:
+    def guard(self, *, wait: float | None = None) -> Iterator[None]:
         """Run one hub call: skip it while open or when every slot is taken; record its outcome.
 
-        HubUnavailable raised inside counts as a failure; any other outcome (a 4xx HubError too:
-        the hub answered) counts as a success.
+        wait: seconds a queued call waits for a slot (default: the breaker's own). HubUnavailable
+        raised inside counts as a failure; any other outcome (a 4xx HubError too: the hub
+        answered) counts as a success.
         """
         trial = self._admit()
-        if not self._slot_take():
+        if not self._slot_take(wait=wait):
             if trial:
                 with self._lock:
                     self._trial = False
-            raise HubSkipped("Too many requests are already waiting on the hub, or it stopped answering.")
+            raise HubBusy("Too many requests are already waiting on the hub.")
         try:
             yield
         except HubUnavailable:
@@ -238,9 +245,11 @@ class HubClient:
         page_size: int = 200,
         public_url: str = "",
         breaker: HubBreaker | None = None,
+        breaker_wait: float | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.breaker = breaker
+        self.breaker_wait = breaker_wait
         # The proxy's address, for requests to single-user servers (the busy-kernel check).
         self.public_url = (public_url or self.api_url.removesuffix("/hub/api")).rstrip("/")
         self.page_size = page_size
@@ -266,7 +275,7 @@ class HubClient:
         without sending anything, while this client's breaker is open)."""
         if self.breaker is None:
             return self._send(method, path, **kwargs)
-        with self.breaker.guard():
+        with self.breaker.guard(wait=self.breaker_wait):
             return self._send(method, path, **kwargs)
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -403,13 +412,18 @@ def hub_page_breaker() -> HubBreaker:
     )
 
 
-def hub_client_build(*, token: str | None = None, timeout: float | None = None, public_url: str = "") -> HubClient:
+def hub_client_build(
+    *, token: str | None = None, timeout: float | None = None, public_url: str = "", launch: bool = False
+) -> HubClient:
     """Build the hub client from Django settings: the portal's service token and timeout unless told.
 
-    With neither told (the calls a page makes: launch, "My server", the stop warning, the status
-    page) the client uses HUB_TIMEOUT (short) and the process's circuit breaker for the hub; the
-    culler passes its own token and timeout and keeps its own back-off instead.
-    public_url is the proxy's address, for the busy-kernel check (derived from the API URL if empty).
+    With neither token nor timeout told (the calls a page makes: "My server", the stop warning,
+    the status page) the client uses HUB_TIMEOUT (short) and the process's circuit breaker for
+    the hub. launch=True is a Launch: the same breaker, but HUB_LAUNCH_TIMEOUT both for the answer
+    and for a place in the breaker's queue (in a launch storm the hub answers a start in seconds,
+    not milliseconds, and forty learners share its slots). The culler passes its own token and
+    timeout and keeps its own back-off instead. public_url is the proxy's address, for the
+    busy-kernel check (derived from the API URL if empty).
     """
     # Imported here: only this factory needs Django; the client and its types work without settings.
     from django.conf import settings
@@ -418,10 +432,13 @@ def hub_client_build(*, token: str | None = None, timeout: float | None = None, 
     if breaker is not None and breaker.is_open():
         # Skipped before reading the token or opening a connection pool.
         raise HubSkipped(f"The hub is not being asked for {breaker.seconds_left():.0f} s after failing.")
+    if timeout is None:
+        timeout = settings.HUB_LAUNCH_TIMEOUT if launch else settings.HUB_TIMEOUT
     return HubClient(
         api_url=settings.HUB_API_URL,
         token=token or service_token(configured=settings.HUB_SERVICE_TOKEN, path=settings.HUB_SERVICE_TOKEN_FILE),
-        timeout=settings.HUB_TIMEOUT if timeout is None else timeout,
+        timeout=timeout,
         public_url=public_url,
         breaker=breaker,
+        breaker_wait=settings.HUB_LAUNCH_TIMEOUT if launch and breaker is not None else None,
     )

@@ -9,7 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from catalog.models import Workshop
 from portal import admission
-from portal.hub import HubError, HubFull, hub_client_build, servers_occupied
+from portal.hub import HubBusy, HubError, HubFull, hub_client_build, servers_occupied
 from portal.launch_links import launch_url_build, puller_repo_url
 from portal.models import Launch
 from portal.my_server import server_status_forget
@@ -76,13 +76,24 @@ def workshop_launch(*, user: AbstractBaseUser, workshop: Workshop) -> str:
     """Start the learner's server (the hub shows its progress), record it, return the link.
 
     Raise KernelUnavailable, before asking the hub for anything, when the workshop needs a
-    kernel the hub does not offer (settings.HUB_KERNELS).
+    kernel the hub does not offer (settings.HUB_KERNELS); MustWait when the host is full or the
+    hub is busy with other launches (the waiting page launches again by itself).
     """
     if workshop.kernels_unavailable:
         raise KernelUnavailable(workshop.kernels_unavailable)
     url = workshop_launch_url(workshop=workshop)
     name = user.get_username()
-    with hub_client_build() as hub:
+    try:
+        return _launch(user=user, name=name, workshop=workshop, url=url)
+    except HubBusy:
+        # Healthy but saturated (every slot with the hub taken): a place in the waiting list,
+        # admitted on its next poll as soon as there is room, instead of an error page.
+        raise _must_wait(admission.queue_join(user=name, workshop=workshop.slug)) from None
+
+
+def _launch(*, user: AbstractBaseUser, name: str, workshop: Workshop, url: str) -> str:
+    """workshop_launch's work once the link is known."""
+    with hub_client_build(launch=True) as hub:
         hub_user = hub.user_get(name=name)
         if hub_user is None:
             raise HubUserUnknown(name)
@@ -98,9 +109,12 @@ def workshop_launch(*, user: AbstractBaseUser, workshop: Workshop) -> str:
                 hub.server_start(name=name)
             except HubFull:
                 # The hub's active_server_limit (the backstop) said no: a place, not an error.
-                raise _must_wait(admission.queue_join(user=name, workshop=workshop.slug)) from None
-            finally:
                 admission.turn_release(user=name)
+                raise _must_wait(admission.queue_join(user=name, workshop=workshop.slug)) from None
+            except BaseException:
+                admission.turn_release(user=name)
+                raise
+            admission.turn_settle(user=name)
     Launch.objects.create(user=user, workshop=workshop, folder=workshop.folder, title=workshop.title)
     server_status_forget(user=user)
     return url

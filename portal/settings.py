@@ -259,9 +259,11 @@ HUB_SERVICE_TOKEN_FILE = HUB.portal_token_path
 HUB_OAUTH_CLIENT_ID = contract.PORTAL_OAUTH_CLIENT_ID
 HUB_OAUTH_REDIRECT_URI = HUB.portal_oauth_redirect_uri
 HUB_DEV_SIGNIN = not HUB.use_github  # the header shows a "development sign-in" flag
-# Timeout of each hub call a page makes (launch, "My server", the stop warning): short, so a hub
+# Timeout of each hub call a page makes ("My server", the stop warning, the status page): short, so a hub
 # that hangs costs a learner seconds, not a request thread for long (the culler has its own).
 HUB_TIMEOUT = env.float("HUB_TIMEOUT", default=2.0)
+# A Launch's hub calls (the user, the start): under a launch storm the hub answers in seconds.
+HUB_LAUNCH_TIMEOUT = env.float("HUB_LAUNCH_TIMEOUT", default=10.0)
 HUB_CAPACITY = HUB.capacity
 # What nbgitpuller pulls: a URL the single-user servers can reach (file:// for a local path).
 LAUNCH_REPO_URL = env.str("LAUNCH_REPO_URL", default="")

@@ -64,10 +64,13 @@ def _handler(hub_ref: list[FrozenHub]):
             hub.thawed.wait(FREEZE_LIMIT)  # frozen: hold the request (bounded)
             if self.path.rstrip("/").endswith("/hub/api"):
                 body = b'{"version": "5.3.0"}'
+            elif self.path.split("?")[0].endswith("/users"):
+                body = b'{"items": [], "_pagination": {"next": null}}'  # nobody has a server
             else:
                 name = self.path.rsplit("/", 1)[-1]
                 body = json.dumps({"name": name, "last_activity": None, "servers": {}}).encode()
-            self.send_response(200)
+            # A start is accepted as the hub does it (201); anything else answers 200.
+            self.send_response(201 if self.command == "POST" and self.path.endswith("/server") else 200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

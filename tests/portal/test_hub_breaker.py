@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from portal.hub import HubBreaker, HubClient, HubSkipped, HubUnavailable, hub_client_build
+from portal.hub import HubBreaker, HubClient, HubSkipped, HubUnavailable, hub_client_build, hub_page_breaker
 from tests.portal.conftest import FrozenHub
 
 pytestmark = pytest.mark.django_db
@@ -151,3 +152,43 @@ def test_readiness_reports_a_hub_not_asked_while_the_breaker_is_open(client, set
     report, seconds = _timed(lambda: client.get("/readyz").json())
     assert report["checks"]["hub"] == "not asked (failing just before)" and report["status"] == "degraded"
     assert seconds < 0.5
+
+
+def test_a_launch_waits_for_a_slow_hub_where_a_page_gives_up(settings, workshop, frozen_hub: FrozenHub):
+    """Under a launch storm the hub answers in seconds: Launch waits HUB_LAUNCH_TIMEOUT for it (and
+    its answer counts as a success), where "My server" gives up after HUB_TIMEOUT."""
+    settings.HUB_TIMEOUT, settings.HUB_LAUNCH_TIMEOUT = 1.0, 10.0
+    settings.ADMISSION_PREFIX = f"test-slowhub-{uuid.uuid4().hex[:8]}:"
+    client = Client()
+    client.force_login(User.objects.create(username="ada"))
+    page, seconds = _timed(lambda: client.get("/me/server.json"))
+    assert page.status_code == 503 and 1.0 <= seconds < 2.5
+    threading.Timer(2.5, frozen_hub.thaw).start()  # the hub answers after 2.5 s
+    launch, seconds = _timed(lambda: client.post("/workshops/intro/launch"))
+    assert launch.status_code == 302 and "/hub/user-redirect/git-pull?" in launch["Location"]
+    assert seconds >= 2.4
+    assert not hub_page_breaker().is_open()
+
+
+@pytest.mark.django_db(transaction=True)  # the held launch runs in a thread: its own connection
+def test_past_the_hubs_slots_a_launch_gets_a_place_not_an_error(settings, workshop, frozen_hub: FrozenHub):
+    """Every slot with a healthy hub taken and its queue full: the learner is sent to the waiting
+    page at once (it launches again by itself), not shown "hub unavailable"."""
+    settings.HUB_PAGE_CONCURRENCY, settings.HUB_PAGE_QUEUE = 1, 0
+    settings.ADMISSION_PREFIX = f"test-busyhub-{uuid.uuid4().hex[:8]}:"
+    first, second = Client(), Client()
+    first.force_login(User.objects.create(username="ada"))
+    second.force_login(User.objects.create(username="bob"))
+    held = threading.Thread(target=lambda: first.post("/workshops/intro/launch"), daemon=True)
+    held.start()  # takes the only slot: the hub holds its request
+    deadline = time.monotonic() + 5
+    while frozen_hub.requests < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert frozen_hub.requests == 1
+    launch, seconds = _timed(lambda: second.post("/workshops/intro/launch"))
+    assert seconds < 0.5
+    assert launch.status_code == 302 and launch["Location"] == "/workshops/intro/wait"
+    waiting = second.get("/workshops/intro/wait")
+    assert waiting.status_code == 200 and "queue-launch" in waiting.content.decode()
+    frozen_hub.thaw()
+    held.join(10)
