@@ -225,12 +225,16 @@ class _BoundedLog:
 class Lab:
     """The learner's lab services: start, watch, report, stop."""
 
-    def __init__(self, *, home: Path, cwd: Path, ready_timeout: float) -> None:
+    def __init__(self, *, home: Path, cwd: Path, ready_timeout: float, awaited: Path | None = None) -> None:
         self.home = home
         self.cwd = cwd
         self.ready_timeout = ready_timeout
+        # The workshop folder when it did not exist yet at start (nbgitpuller pulls it after the
+        # server opens, on a first launch): services move there once it is filled (relocate).
+        self.awaited = awaited
         self.services: list[Service] = []
         self._lock = threading.Lock()
+        self._relocate_lock = threading.Lock()
         self._stopping = False
 
     def start(self, services: list[Service]) -> None:
@@ -239,7 +243,7 @@ class Lab:
         env = {key: value for key, value in os.environ.items() if key not in SERVICE_ENV_DROP}
         log_dir = self.home / LOG_DIR
         for service in services:
-            if service.state == "failed":
+            if not service.command:  # invalid: failed when read
                 log.warning("Portal lab: %s: %s", service.name, service.reason)
                 continue
             try:
@@ -278,8 +282,10 @@ class Lab:
         threading.Thread(target=self._watch, args=(service,), name=f"portal-lab-{service.name}", daemon=True).start()
         log.info("Portal lab: started %s (pid %d) on port %d", service.name, proc.pid, service.port)
 
-    def _fail(self, service: Service, reason: str) -> None:
+    def _fail(self, service: Service, reason: str, proc: subprocess.Popen | None = None) -> None:
         with self._lock:
+            if service.proc is not proc:
+                return  # about an earlier run of the service (restarted since)
             service.state, service.reason = "failed", reason
         log.warning("Portal lab: %s failed: %s", service.name, reason)
 
@@ -305,16 +311,18 @@ class Lab:
         while not self._stopping:
             code = proc.poll()
             if code is not None:
-                self._fail(service, f"{_exit_reason(code)} before it was ready (see ~/{LOG_DIR}/{service.name}.log)")
+                reason = f"{_exit_reason(code)} before it was ready (see ~/{LOG_DIR}/{service.name}.log)"
+                self._fail(service, reason, proc)
                 return
             if self._probe(service):
                 with self._lock:
-                    service.state, service.reason = "ready", ""
+                    if service.proc is proc:
+                        service.state, service.reason = "ready", ""
                 log.info("Portal lab: %s is ready", service.name)
                 return
             if time.monotonic() > deadline:
                 what = f"answer on {service.ready}" if service.ready else f"accept connections on port {service.port}"
-                self._fail(service, f"did not {what} within {self.ready_timeout:g} s: stopped")
+                self._fail(service, f"did not {what} within {self.ready_timeout:g} s: stopped", proc)
                 _end([proc])
                 return
             time.sleep(POLL_SECONDS)
@@ -329,15 +337,44 @@ class Lab:
                         service.state, service.reason = "failed", _exit_reason(code)
             return [service.public() for service in self.services]
 
+    def relocate(self, folder: Path) -> bool:
+        """Restart the services in folder if it is the workshop folder they were waiting for.
+
+        On a first launch the server (and so its services) starts before nbgitpuller has pulled
+        the workshop: they ran in the root, where a command naming the workshop's files fails.
+        nbgitpuller then sends the learner to portal-lab/fill for that folder, which calls this
+        once: the services are stopped and started again there, before the learner uses them.
+        """
+        with self._relocate_lock:
+            if self.awaited is None or folder != self.awaited or self._stopping:
+                return False
+            self.awaited = None
+            procs = [s.proc for s in self.services if s.proc is not None and s.proc.poll() is None]
+            _end(procs)
+            with self._lock:
+                for service in self.services:
+                    if service.command:
+                        service.state, service.reason, service.proc = "starting", "", None
+            self.cwd = folder
+            log.info("Portal lab: restarting the services in %s, pulled since the server started", folder)
+            self.start(self.services)
+            return True
+
     def stop(self) -> None:
         """End every service and what it started: TERM, then KILL after a grace period. Idempotent."""
         if self._stopping:
             return
         self._stopping = True
-        procs = [s.proc for s in self.services if s.proc is not None and s.proc.poll() is None]
-        if procs:
-            _end(procs)
-            log.info("Portal lab: stopped %d service(s)", len(procs))
+        # A restart in progress (relocate) finishes first, so what it started is stopped too.
+        relocating = self._relocate_lock.acquire(timeout=2 * STOP_GRACE_SECONDS)
+        try:
+            procs = [s.proc for s in self.services if s.proc is not None and s.proc.poll() is None]
+            if procs:
+                _end(procs)
+                log.info("Portal lab: stopped %d service(s)", len(procs))
+        finally:
+            if relocating:
+                self._relocate_lock.release()
 
 
 def _end(procs: list[subprocess.Popen], grace: float = STOP_GRACE_SECONDS) -> None:
@@ -639,6 +676,8 @@ class FillHandler(JupyterHandler):
             for line in report.warnings:
                 self.log.warning("Portal lab: fill %s", line)
             self.log.info("Portal lab: filled %d file(s) in %s", len(report.filled), folder)
+            lab: Lab = self.settings["portal_lab"]
+            await IOLoop.current().run_in_executor(None, lab.relocate, folder)
         self.set_header("Cache-Control", "no-store")
         self.redirect(target)
 
@@ -662,17 +701,23 @@ def _env_json(name: str, kind: type, default: Any) -> Any:
     return value
 
 
-def lab_cwd(root: Path, relative: str) -> Path:
-    """Return where services run: PORTAL_LAB_DIR under root when it is a folder there, else root."""
-    if relative:
-        try:
-            folder = folder_resolve(root, relative)
-        except Refused as refused:
-            log.error("Portal lab: %s refused (%s): services run in the root", ENV_DIR, refused)
-            folder = None
-        if folder is not None:
-            return folder
-    return Path(os.path.realpath(root))
+def lab_cwd(root: Path, relative: str) -> tuple[Path, Path | None]:
+    """Return where services run and the folder they wait for.
+
+    PORTAL_LAB_DIR under root when it is a folder there (waiting for nothing); else root,
+    waiting for PORTAL_LAB_DIR to appear (see Lab.relocate), unless it was refused.
+    """
+    real_root = Path(os.path.realpath(root))
+    if not relative:
+        return real_root, None
+    try:
+        folder = folder_resolve(root, relative)
+    except Refused as refused:
+        log.error("Portal lab: %s refused (%s): services run in the root", ENV_DIR, refused)
+        return real_root, None
+    if folder is not None:
+        return folder, None
+    return real_root, real_root.joinpath(*[part for part in relative.split("/") if part not in ("", ".")])
 
 
 def _load_jupyter_server_extension(serverapp) -> None:
@@ -681,7 +726,8 @@ def _load_jupyter_server_extension(serverapp) -> None:
     root = Path(serverapp.root_dir)
     home = Path(os.path.expanduser("~"))
     values = _env_json(ENV_VALUES, dict, {})
-    lab = Lab(home=home, cwd=lab_cwd(root, os.environ.get(ENV_DIR, "")), ready_timeout=settings.ready_timeout)
+    cwd, awaited = lab_cwd(root, os.environ.get(ENV_DIR, ""))
+    lab = Lab(home=home, cwd=cwd, awaited=awaited, ready_timeout=settings.ready_timeout)
     try:
         lab.start(services_parse(os.environ.get(ENV_SERVICES, "")))
     except Exception:  # noqa: BLE001 - the learner's server opens whatever happens to the lab

@@ -187,6 +187,24 @@ def test_a_missing_lab_folder_runs_services_in_the_root(tmp_path):
         assert httpx.get(f"http://127.0.0.1:{port}/at-root.txt").text == "root"
 
 
+def test_services_move_to_the_workshop_folder_once_it_is_pulled_and_filled(tmp_path):
+    port = _free_port()
+    services = [http_service("web", port, ready="/")]
+    with lab_server(tmp_path, services=services, values=VALUES, lab_dir="redfish-101") as server:
+        assert server.wait_settled()["web"]["state"] == "ready"
+        assert httpx.get(f"http://127.0.0.1:{port}/redfish-101/").status_code == 404  # not pulled yet
+        (first,) = server.service_pids()
+        ws = _workshop(server.home)  # what nbgitpuller's first pull does, then it goes to fill
+        assert server.get("portal-lab/fill", dir="redfish-101", next="lab").status_code == 302
+        assert server.wait_settled()["web"]["state"] == "ready"
+        (second,) = server.service_pids()
+        assert second != first and not _alive(first)
+        assert httpx.get(f"http://127.0.0.1:{port}/README.md").text == (ws / "README.md").read_text()
+        # Only once: a later fill (the next pull) leaves the running services alone.
+        assert server.get("portal-lab/fill", dir="redfish-101", next="lab").status_code == 302
+        assert server.service_pids() == [second]
+
+
 def test_status_says_why_services_failed_and_the_server_opens_anyway(tmp_path):
     taken_port, early_port, never_port, missing_port, late_port = (_free_port() for _ in range(5))
     services = [
@@ -413,3 +431,28 @@ def test_fill_refuses_traversal_and_symlinks_and_needs_the_learner(tmp_path):
     assert (outside / "secret.md").read_text() == "{{ PASSSTU }}\n"
     assert (ws / "escape.md").is_symlink()
     assert (ws / "README.md").read_text() == "Student 7, ask for ‹UNKNOWN›.\n"
+
+
+# --- In a learner's server started by the real hub ----------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_hub_forks_servers_with_the_lab_and_a_token_with_access_to_them_reads_its_status(hub):
+    from tests.hub.cullkit import servers_start, servers_stop_all, users_create
+
+    users_create(hub, ["labhub", "labother"])
+    servers_start(hub, ["labhub"])
+    try:
+        assert "Forked labhub's server" in hub.log.read_text()  # from the warm fork server
+        status_url = f"{hub.url}/user/labhub/portal-lab/status"
+        # The culler's token (access:servers) reads it, as the portal's status task will.
+        response = httpx.get(status_url, headers={"Authorization": f"token {hub.culler_token}"}, timeout=30)
+        assert response.status_code == 200, response.text
+        assert response.json() == {"services": []}
+        # Another learner's token does not.
+        with hub.api() as api:
+            other = api.post("/users/labother/tokens", json={"expires_in": 600}).json()["token"]
+        response = httpx.get(status_url, headers={"Authorization": f"token {other}"}, timeout=30)
+        assert response.status_code == 403
+    finally:
+        servers_stop_all(hub, ["labhub"])
