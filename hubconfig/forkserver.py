@@ -67,6 +67,8 @@ PRELOAD = (
     "IPython",  # jupyter_server's kernel and terminal code import it while starting
     "codeop",
     "getopt",
+    "jupyter_server_proxy",  # proxy/<port>/ for lab services' web UIs
+    "hubconfig.labext",  # the per-learner lab extension (no side effect on import)
 )
 MAX_REQUEST_BYTES = 1024 * 1024  # a spawn request is an argv and an environment: small
 EXITS_KEPT = 4096  # exit codes remembered for status requests

@@ -2,6 +2,7 @@
 
 import atexit
 import gc
+import importlib.util
 import logging
 import os
 import signal
@@ -16,6 +17,12 @@ c.LabApp.news_url = None
 # to PyPI): the read-only manager lists what is installed without querying an index.
 c.LabApp.extension_manager = "readonly"
 c.LabApp.app_settings_dir = str(Path(__file__).resolve().parent / "lab-settings")
+# The per-learner lab (hubconfig/labext.py: services, portal-lab/status, portal-lab/fill; inert
+# without PORTAL_LAB_* in the environment) and jupyter-server-proxy (proxy/<port>/ for a lab
+# service's web UI), where installed: an image without the project's package still starts.
+c.ServerApp.jpserver_extensions.update(
+    {name: True for name in ("hubconfig.labext", "jupyter_server_proxy") if importlib.util.find_spec(name)}
+)
 
 # --- Fast stops -------------------------------------------------------------------------------
 # The hub stops a server with SIGINT. After that the process spent ~1 CPU-second in the
