@@ -16,7 +16,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))  # the hub is started from anywhere; hubconfig.* lives beside us
 
-from hubconfig import contract  # noqa: E402
+from hubconfig import contract, labhandoff  # noqa: E402
 
 c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
 hs = contract.hub_settings_from_env()
@@ -157,6 +157,26 @@ if hs.spawner in ("fork", "local"):
     c.Spawner.environment.update({"PIP_TARGET": learner_packages, "PYTHONPATH": learner_packages})
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 60
+
+
+def lab_pre_spawn(spawner) -> None:
+    """Put the learner's lab (sealed by the portal in user_options: hubconfig/labhandoff.py) into
+    their server's environment; a server started without one (or with one that does not open)
+    gets none of a previous start's. The server opens either way."""
+    previous = getattr(spawner, "_portal_lab_names", ())
+    environment = {k: v for k, v in spawner.environment.items() if k not in previous}
+    sealed = (spawner.user_options or {}).get(labhandoff.LAB_OPTION)
+    lab: dict[str, str] = {}
+    if sealed:
+        try:
+            lab = labhandoff.lab_environment(labhandoff.lab_handoff_open(sealed=sealed, service_token=portal_token))
+        except labhandoff.LabHandoffInvalid as error:
+            spawner.log.warning("lab of %s not applied: %s", spawner.user.name, error)
+    spawner.environment = {**environment, **lab}
+    spawner._portal_lab_names = tuple(lab)
+
+
+c.Spawner.pre_spawn_hook = lab_pre_spawn
 
 # --- The portal and the culler as hub services (names and scopes: hubconfig/contract.py) -------
 c.JupyterHub.services = [

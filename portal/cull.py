@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import redis
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
@@ -34,6 +35,7 @@ from portal.hub import (
     servers_occupied,
     service_token,
 )
+from portal.lab import lab_release, labs_reconcile
 from portal.lifetimes import lives_record
 from portal.locks import LockBusy, singleton_lock
 from portal.models import CapacitySample, CullEvent, CullRun, ServerExtension, ServerLife
@@ -176,6 +178,18 @@ def _decide_and_stop(
         return decisions, stops
 
 
+def _labs_end(*, stopped: set[str], running: set[str], now: datetime) -> None:
+    """Release the labs of the learners whose servers this pass stopped, and of any learner
+    whose server is gone (stopped from the hub's own page, or dead): ports, leases, resets.
+    A failure here is logged, never the end of the pass (the next pass reconciles again)."""
+    try:
+        for user in get_user_model().objects.filter(**{f"{get_user_model().USERNAME_FIELD}__in": stopped}):
+            lab_release(user=user, reason="culled", now=now)
+        labs_reconcile(running=running, now=now)
+    except Exception:  # noqa: BLE001 - the culls themselves are done and recorded
+        log.exception("cull: releasing labs failed; the next pass tries again")
+
+
 def _waiting_count() -> int:
     """Return how many learners wait (0 when the waiting list is unavailable)."""
     try:
@@ -217,6 +231,8 @@ def _pass(*, hub: HubClient, now: datetime, dry_run: bool, run: CullRun | None) 
         )
         for d in culls
     )
+    stopped = {d.facts.user for d in culls if d.facts.server == "" and report.stops[d.key] != "failed"}
+    _labs_end(stopped=stopped, running={s.user for s in servers if s.server == ""} - stopped, now=now)
     failed = sum(1 for o in report.stops.values() if o == "failed")
     if run is not None:  # before admitting: a hub error there still leaves the culls on the run
         run.running, run.starting, run.waiting = running, starting, waiting

@@ -331,9 +331,11 @@ class HubClient:
             params["offset"] = following["offset"]
             params["limit"] = following.get("limit", self.page_size)
 
-    def server_start(self, *, name: str) -> str:
-        """Ask the hub to start a user's server; return "started", "pending" or "running"."""
-        response = self._request("POST", f"{self._user_path(name)}/server")
+    def server_start(self, *, name: str, user_options: dict[str, Any] | None = None) -> str:
+        """Ask the hub to start a user's server (with user_options for its spawner, if given);
+        return "started", "pending" or "running"."""
+        kwargs = {"json": user_options} if user_options else {}
+        response = self._request("POST", f"{self._user_path(name)}/server", **kwargs)
         if response.status_code == 201:
             return "started"
         if response.status_code == 202:
@@ -366,6 +368,16 @@ class HubClient:
         if response.status_code != 200:
             raise HubError(f"kernels of {name}/{server}: {response.status_code}")
         return any(k.get("execution_state") == "busy" for k in response.json())
+
+    def lab_status(self, *, name: str) -> list[dict[str, Any]]:
+        """Return the lab services of a user's server as it reports them (`portal-lab/status` of
+        hubconfig/labext.py through the hub's proxy; needs access:servers, the culler's token):
+        [{"name", "port", "state": "starting|ready|failed", "reason"}]."""
+        response = self._request("GET", f"{self.public_url}/user/{quote(name, safe='')}/portal-lab/status")
+        if response.status_code != 200:
+            raise HubError(f"lab status of {name}: {response.status_code}")
+        services = response.json().get("services", [])
+        return [s for s in services if isinstance(s, dict)] if isinstance(services, list) else []
 
 
 class _ServerState(Protocol):

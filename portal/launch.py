@@ -8,12 +8,14 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 
 from catalog.models import Workshop
+from hubconfig.labhandoff import LAB_OPTION, lab_handoff_seal
 from portal import admission
-from portal.hub import HubBusy, HubError, HubFull, hub_client_build, servers_occupied
+from portal.hub import HubBusy, HubError, HubFull, hub_client_build, servers_occupied, service_token
+from portal.lab import LabError, LabGrant, PoolExhausted, lab_grant, lab_release
 from portal.launch_links import launch_url_build, puller_repo_url
-from portal.models import Launch
+from portal.models import LabSession, Launch
 from portal.my_server import server_status_forget
-from portal.tasks import servers_cull_task
+from portal.tasks import lab_status_check_task, servers_cull_task
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,19 @@ class HubUserUnknown(RuntimeError):
     """The hub does not know this portal user (signed in before the hub's database was reset)."""
 
 
+class LabBusy(RuntimeError):
+    """The learner's server runs another workshop's lab: its services and values are set when a
+    server starts, so this workshop's lab needs a fresh start (stop the server first)."""
+
+    def __init__(self, running: str) -> None:
+        super().__init__(running)
+        self.running = running
+
+
+class LabUnavailable(RuntimeError):
+    """The workshop's lab cannot be granted (a pool nobody loaded, no free port, no key)."""
+
+
 class MustWait(RuntimeError):
     """The host is full: the learner has a place in the waiting list (or the list is down)."""
 
@@ -42,11 +57,20 @@ class MustWait(RuntimeError):
         self.ticket = ticket
 
 
+def _lab_spec(workshop: Workshop) -> dict:
+    return dict(getattr(workshop, "lab", None) or {})
+
+
 def workshop_launch_url(*, workshop: Workshop) -> str:
-    """Return the nbgitpuller link for workshop, built from catalog and settings values only."""
+    """Return the nbgitpuller link for workshop, built from catalog and settings values only.
+
+    A workshop with per-learner values (a lab, or template names the catalog showed as ‹NAME›)
+    goes through the server's `portal-lab/fill` on the way, where servers have it.
+    """
     first = workshop.notebooks.order_by("position").first()
     if first is None:
         raise NothingToLaunch(f"{workshop.title} has no notebook.")
+    personal = bool(_lab_spec(workshop) or workshop.template_placeholders)
     return launch_url_build(
         hub_url=settings.HUB_URL,
         repo=puller_repo_url(configured=settings.LAUNCH_REPO_URL, source=settings.CATALOG_SOURCE),
@@ -54,7 +78,25 @@ def workshop_launch_url(*, workshop: Workshop) -> str:
         target_dir=settings.LAUNCH_TARGET_DIR,
         folder=workshop.folder,
         notebook=first.path,
+        fill=personal and settings.LAB_SERVERS_EXTENDED,
     )
+
+
+def _lab_options(*, grant: LabGrant | None, workshop: Workshop) -> dict | None:
+    """Return the user_options that hand the learner's lab to the hub, sealed
+    (hubconfig/labhandoff.py), or None without a lab."""
+    if grant is None:
+        return None
+    sealed = lab_handoff_seal(
+        grant={
+            "env": dict(grant.env),
+            "services": grant.services,
+            "values": dict(grant.values),
+            "dir": f"{settings.LAUNCH_TARGET_DIR}/{workshop.folder}".strip("/"),
+        },
+        service_token=service_token(configured=settings.HUB_SERVICE_TOKEN, path=settings.HUB_SERVICE_TOKEN_FILE),
+    )
+    return {LAB_OPTION: sealed}
 
 
 def _cull_soon() -> None:
@@ -93,11 +135,16 @@ def workshop_launch(*, user: AbstractBaseUser, workshop: Workshop) -> str:
 
 def _launch(*, user: AbstractBaseUser, name: str, workshop: Workshop, url: str) -> str:
     """workshop_launch's work once the link is known."""
+    spec = _lab_spec(workshop)
     with hub_client_build(launch=True) as hub:
         hub_user = hub.user_get(name=name)
         if hub_user is None:
             raise HubUserUnknown(name)
         if hub_user.server is not None:
+            if spec:
+                running = LabSession.objects.filter(user=user, ended_at__isnull=True).values_list("workshop", flat=True)
+                if workshop.slug not in running:
+                    raise LabBusy(next(iter(running), ""))
             hub.server_start(name=name)  # already running or starting: no new slot needed
         else:
             ticket = admission.admission_request(
@@ -106,18 +153,45 @@ def _launch(*, user: AbstractBaseUser, name: str, workshop: Workshop, url: str) 
             if ticket.status == admission.WAIT:
                 raise _must_wait(ticket)
             try:
-                hub.server_start(name=name)
-            except HubFull:
-                # The hub's active_server_limit (the backstop) said no: a place, not an error.
+                grant = lab_grant(user=user, workshop_slug=workshop.slug, spec=spec) if spec else None
+            except PoolExhausted:
+                # Every account of the pool is leased: a place in the waiting list, as for a full host.
                 admission.turn_release(user=name)
                 raise _must_wait(admission.queue_join(user=name, workshop=workshop.slug)) from None
-            except BaseException:
+            except LabError as error:
                 admission.turn_release(user=name)
+                log.error("lab of %s for %s not granted: %s", workshop.slug, name, type(error).__name__)
+                raise LabUnavailable(str(error)) from error
+            try:
+                hub.server_start(name=name, user_options=_lab_options(grant=grant, workshop=workshop))
+            except HubFull:
+                # The hub's active_server_limit (the backstop) said no: a place, not an error.
+                _start_undo(user=user, name=name, granted=grant is not None)
+                raise _must_wait(admission.queue_join(user=name, workshop=workshop.slug)) from None
+            except BaseException:
+                _start_undo(user=user, name=name, granted=grant is not None)
                 raise
             admission.turn_settle(user=name)
+            if grant is not None:
+                _lab_check_soon(user=user, session_id=grant.session_id)
     Launch.objects.create(user=user, workshop=workshop, folder=workshop.folder, title=workshop.title)
     server_status_forget(user=user)
     return url
+
+
+def _start_undo(*, user: AbstractBaseUser, name: str, granted: bool) -> None:
+    """The hub did not start the server: give its slot and its lab back."""
+    admission.turn_release(user=name)
+    if granted:
+        lab_release(user=user, reason="server not started")
+
+
+def _lab_check_soon(*, user: AbstractBaseUser, session_id: int) -> None:
+    """Queue the check of the lab's services once the server is up (its outcome shows on My server)."""
+    try:
+        lab_status_check_task.apply_async(kwargs={"session_id": session_id}, countdown=5)
+    except Exception as error:  # noqa: BLE001 - a missing broker must not fail a launch
+        log.warning("could not queue the lab check: %s", error)
 
 
 def queue_ticket(*, user: AbstractBaseUser) -> admission.Ticket:

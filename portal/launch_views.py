@@ -36,6 +36,23 @@ def workshop_launch(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect(f"{reverse('accounts:login')}?{urlencode({'next': detail})}")
     except launch.MustWait:
         return redirect("launch_wait", slug=workshop.slug)
+    except launch.LabBusy as error:
+        return hub_problem(
+            request,
+            title="Your server is running another workshop's lab",
+            message=(
+                f"{workshop.title} needs a lab of its own, and your server was started with the lab of "
+                f"“{error.running}”. Stop your server on “My server” (your files stay), then launch again."
+            ),
+            status=409,
+        )
+    except launch.LabUnavailable:
+        return hub_problem(
+            request,
+            title="This workshop's lab is not available",
+            message="The lab this workshop needs is not set up on this site yet. The error was logged for the staff.",
+            status=503,
+        )
     except HubFull:
         return redirect("launch_wait", slug=workshop.slug)
     except HubUnavailable:

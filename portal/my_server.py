@@ -14,6 +14,7 @@ from django.utils import timezone
 from portal import admission
 from portal.cull_policy import CullPolicy, ServerFacts, stop_forecast
 from portal.hub import HubServer, hub_client_build
+from portal.lab import lab_release
 from portal.models import Launch, ServerExtension
 
 
@@ -139,7 +140,9 @@ def server_stop(*, user: AbstractBaseUser) -> bool:
     """Stop the learner's server; return True once stopped, False while still stopping."""
     server_status_forget(user=user)
     with hub_client_build() as hub:
-        return hub.server_delete(name=user.get_username()) != "stopping"
+        outcome = hub.server_delete(name=user.get_username())
+    lab_release(user=user, reason="stopped")  # the hub ends its processes; ports and lease go back now
+    return outcome != "stopping"
 
 
 def launches_recent(*, user: AbstractBaseUser) -> list[Launch]:

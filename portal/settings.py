@@ -265,6 +265,10 @@ HUB_TIMEOUT = env.float("HUB_TIMEOUT", default=2.0)
 # A Launch's hub calls (the user, the start): under a launch storm the hub answers in seconds.
 HUB_LAUNCH_TIMEOUT = env.float("HUB_LAUNCH_TIMEOUT", default=10.0)
 HUB_CAPACITY = HUB.capacity
+# Whether learners' servers run the project's lab extension (hubconfig/labext.py: per-learner
+# services, `portal-lab/fill`): the local spawners run the project's own environment; a
+# container image must install it first (see hubconfig/README.md).
+LAB_SERVERS_EXTENDED = env.bool("LAB_SERVERS_EXTENDED", default=HUB.spawner in ("fork", "local", "simple"))
 # What nbgitpuller pulls: a URL the single-user servers can reach (file:// for a local path).
 LAUNCH_REPO_URL = env.str("LAUNCH_REPO_URL", default="")
 # The folder in the learner's home that holds the content repository's clone.

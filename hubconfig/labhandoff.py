@@ -1,0 +1,86 @@
+"""The per-learner lab's hand-off from the portal to the hub (pure: no Django, no I/O).
+
+At Launch the portal grants the learner a lab (portal.lab: ports, a leased account, generated
+values) and passes it to the hub as the server's `user_options` (`{"lab": <sealed>}`); the hub's
+pre-spawn hook opens it into the server's environment, which `hubconfig/labext.py` reads in the
+learner's server. Sealed, not plain: the hub keeps user_options in its database and its REST API
+shows them to admins, and the grant holds credentials. The seal is Fernet (AES-128-CBC with
+HMAC-SHA256, from `cryptography`) under a key derived with HKDF-SHA256 from the portal's hub
+service token, which both processes already share (no new secret to configure), and it expires
+after HANDOFF_TTL seconds, so user_options replayed later (a server restarted from the hub's own
+page) start the server without a lab whose lease was released since.
+
+Grant shape (what `lab_handoff_seal` takes and `lab_handoff_open` returns):
+``{"env": {NAME: str}, "services": [{"name", "command", "port", "url", "web", "ready"}],
+"values": {NAME: str}, "dir": "<folder of the workshop in the learner's home>"}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+LAB_OPTION = "lab"  # the user_options key
+HANDOFF_TTL = 600  # seconds a sealed grant opens after the Launch (the hub's start_timeout is 120)
+# Environment variables the learner's server reads (hubconfig/labext.py).
+ENV_SERVICES, ENV_VALUES, ENV_DIR = "PORTAL_LAB_SERVICES", "PORTAL_LAB_VALUES", "PORTAL_LAB_DIR"
+LAB_ENV_NAMES = (ENV_SERVICES, ENV_VALUES, ENV_DIR)
+_MAX_SEALED = 64 * 1024  # bytes: a grant is a few hundred; anything bigger is not ours
+
+
+class LabHandoffInvalid(ValueError):
+    """A sealed grant that cannot be opened: forged, for another portal, expired or malformed."""
+
+
+def _fernet(service_token: str) -> Fernet:
+    if not service_token:
+        raise LabHandoffInvalid("no service token to derive the hand-off key from")
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"portal-lab-handoff v1").derive(
+        service_token.encode()
+    )
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def lab_handoff_seal(*, grant: Mapping[str, Any], service_token: str) -> str:
+    """Return grant (the shape above) sealed for the hub, as text for user_options."""
+    return _fernet(service_token).encrypt(json.dumps(grant, separators=(",", ":")).encode()).decode()
+
+
+def lab_handoff_open(*, sealed: str, service_token: str, ttl: int = HANDOFF_TTL) -> dict[str, Any]:
+    """Open a sealed grant; raise LabHandoffInvalid (never the grant's content in the message)."""
+    if not isinstance(sealed, str) or len(sealed) > _MAX_SEALED:
+        raise LabHandoffInvalid("not a sealed lab grant")
+    try:
+        grant = json.loads(_fernet(service_token).decrypt(sealed.encode(), ttl=ttl))
+    except InvalidToken:
+        raise LabHandoffInvalid("the lab grant is forged, for another portal, or older than its TTL") from None
+    if not isinstance(grant, dict):
+        raise LabHandoffInvalid("the lab grant is not a mapping")
+    return grant
+
+
+def lab_environment(grant: Mapping[str, Any]) -> dict[str, str]:
+    """Return the learner server's environment for an opened grant: the grant's own variables
+    (REDFISH_URL, ILO_PASSWORD, STDID...) and the PORTAL_LAB_* ones hubconfig/labext.py reads.
+
+    Variables that would change how the server runs (PATH, PYTHON*, LD_*, JUPYTER*, JUPYTERHUB*)
+    are not taken from a grant, whatever the portal sent.
+    """
+    env = {
+        str(k): str(v)
+        for k, v in dict(grant.get("env") or {}).items()
+        if str(k).isidentifier() and not str(k).upper().startswith(_RESERVED_PREFIXES) and str(k) not in LAB_ENV_NAMES
+    }
+    env[ENV_SERVICES] = json.dumps(list(grant.get("services") or []))
+    env[ENV_VALUES] = json.dumps(dict(grant.get("values") or {}))
+    env[ENV_DIR] = str(grant.get("dir") or "")
+    return env
+
+
+_RESERVED_PREFIXES = ("PATH", "PYTHON", "LD_", "JUPYTER", "JPY_", "HOME", "USER", "SHELL", "PIP_", "MEM_")
