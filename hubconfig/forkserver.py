@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import fcntl
 import gc
 import json
 import os
@@ -271,6 +272,18 @@ class ForkServer:
                     self._handle(conn)
         server.close()
         self.socket_path.unlink(missing_ok=True)
+        self._folder_tidy()
+
+    def _folder_tidy(self) -> None:
+        """Remove the control folder (a private folder in /tmp per hub data folder) unless a hub is
+        starting a fork server in it right now (it holds start.lock): nothing is left behind."""
+        folder = self.socket_path.parent
+        lock = folder / "start.lock"
+        with contextlib.suppress(OSError):
+            with open(lock, "a") as lock_file:
+                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)  # busy: leave it to that hub
+                lock.unlink()
+            folder.rmdir()  # fails (and stays) if anything else is in it
 
 
 def main(argv: list[str] | None = None) -> int:

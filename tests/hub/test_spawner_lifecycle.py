@@ -134,6 +134,11 @@ def test_a_hub_restart_keeps_learners_servers_and_finds_them_again(tmp_path):
         while _running(pid) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not _running(pid)  # and the restarted hub can stop it
+    folder = fork_socket_default(data_dir=tmp_path).parent
+    deadline = time.monotonic() + 10  # the fork server notices its hub is gone within a second
+    while folder.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not folder.exists()  # its control folder in /tmp goes with it
 
 
 def test_without_a_usable_fork_server_the_launch_still_works_and_says_why(tmp_path):
