@@ -423,7 +423,8 @@ def wod_reset_hint(
 def lab_summary(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Say what a learner gets from a LabSpec, part by part: [{"text": "a Redfish emulator", "env": [...]}].
 
-    Only public facts (names, pool names, variable names); for the workshop page.
+    Only public facts (names, pool names, variable names); for the workshop page. Variables are
+    in name order: PostgreSQL's jsonb keeps no key order, so the page reads the same on any database.
     """
     parts: list[dict[str, Any]] = []
     for service in spec.get("services") or []:
@@ -434,10 +435,10 @@ def lab_summary(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
         parts.append(
             {
                 "text": f"credentials from the {credentials['pool']} pool",
-                "env": list(credentials.get("env") or {}),
+                "env": sorted(credentials.get("env") or {}),
                 "web": False,
             }
         )
-    for name, kind in (spec.get("generate") or {}).items():
+    for name, kind in sorted((spec.get("generate") or {}).items()):
         parts.append({"text": _KIND_WORDS.get(kind, kind), "env": [name], "web": False})
     return parts
