@@ -416,6 +416,8 @@ def test_samples_parse_with_their_labs_and_without_notices() -> None:
     assert [(s["env"], s["command"][:2]) for s in greenlake] == [
         ("GLP_PRACTICE_URL", ["python3", "glp_practice_server.py"])
     ]
+    oneview = _sample_info("oneview-rest-101").lab["services"]
+    assert [(s["env"], s["command"][:2]) for s in oneview] == [("ONEVIEW_PRACTICE_URL", ["python3", "practice_api.py"])]
     assert _sample_info("powershell-101").lab["generate"] == {"STDID": "student-number"}
 
 
@@ -434,7 +436,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("folder", ["redfish-101", "greenlake-api-101"])
+@pytest.mark.parametrize("folder", ["redfish-101", "greenlake-api-101", "oneview-rest-101"])
 def test_sample_lab_services_start_as_declared_and_answer(folder: str, tmp_path: Path) -> None:
     """Run each declared command as the learner's server would: in the folder, {port} filled in."""
     bin_dir = str(Path(sys.executable).parent)
@@ -464,3 +466,54 @@ def test_sample_lab_services_start_as_declared_and_answer(folder: str, tmp_path:
             proc.terminate()
             proc.wait(timeout=10)
             log.close()
+
+
+def test_the_oneview_practice_api_answers_what_the_labs_call(tmp_path: Path) -> None:
+    """Log in, page and filter server hardware, create a profile and follow its task (its own state)."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [sys.executable, "practice_api.py", "--port", str(port)], cwd=SAMPLES / "oneview-rest-101",
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+    def call(method: str, path: str, body: dict | None = None, auth: str = "") -> tuple[int, dict, dict]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{base}{path}", data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        if auth:
+            request.add_header("Auth", auth)
+        try:
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                raw = answer.read()
+                return answer.status, json.loads(raw) if raw else {}, dict(answer.headers)
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}"), dict(exc.headers)
+
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                assert call("GET", "/rest/version")[1]["currentVersion"] == 6000
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.1)
+        assert call("GET", "/rest/server-hardware")[1]["errorCode"] == "AUTHORIZATION"
+        session = call("POST", "/rest/login-sessions", {"userName": "u", "password": "p"})[1]["sessionID"]
+        page = call("GET", "/rest/server-hardware?start=0&count=5", auth=session)[1]
+        assert (page["total"], page["count"], page["nextPageUri"]) == (12, 5, "/rest/server-hardware?start=5&count=5")
+        off = call("GET", "/rest/server-hardware?filter=%22powerState%3D%27Off%27%22", auth=session)[1]
+        assert off["total"] == 4 and all(m["powerState"] == "Off" for m in off["members"])
+        target = next(m for m in off["members"] if m["state"] == "NoProfileApplied")
+        status, _, headers = call(
+            "POST", "/rest/server-profiles", {"name": "mine", "serverHardwareUri": target["uri"]}, auth=session
+        )
+        assert status == 202
+        task = call("GET", headers["Location"], auth=session)[1]
+        assert task["taskState"] == "Running" and task["associatedResource"]["resourceName"] == "mine"
+        assert call("DELETE", "/rest/login-sessions", auth=session)[0] == 204
+        assert call("GET", "/rest/server-profiles", auth=session)[0] == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
