@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -391,6 +393,13 @@ def test_the_workshop_page_says_what_the_learner_gets(lab_repo: ContentRepo) -> 
     assert "Your own lab" not in Client().get("/workshops/plain/").content.decode()
     api = Client().get("/api/workshops/redfish-101").json()
     assert api["lab"]["generate"] == SPEC["generate"]
+    archive = zipfile.ZipFile(
+        io.BytesIO(b"".join(Client().get("/workshops/redfish-101/download.zip").streaming_content))
+    )
+    readme = archive.read("redfish-101/README.md").decode()
+    assert "## Your lab on this machine" in readme
+    assert "`sushy-emulator -i 127.0.0.1 -p 8800 --config 'sushy emulator.conf'`" in readme
+    assert "`export REDFISH_URL=http://127.0.0.1:8800`" in readme
 
 
 # --- the samples --------------------------------------------------------------------------
