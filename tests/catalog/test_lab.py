@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -427,6 +428,8 @@ def test_samples_parse_with_their_labs_and_without_notices() -> None:
     ]
     oneview = _sample_info("oneview-rest-101").lab["services"]
     assert [(s["env"], s["command"][:2]) for s in oneview] == [("ONEVIEW_PRACTICE_URL", ["python3", "practice_api.py"])]
+    ilorest = _sample_info("ilo-rest-python-ilorest").lab["services"]
+    assert [(s["env"], s["url"], s["ready"]) for s in ilorest] == [("ILO_URL", "https://127.0.0.1:{port}", None)]
     assert _sample_info("powershell-101").lab["generate"] == {"STDID": "student-number"}
 
 
@@ -445,7 +448,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("folder", ["redfish-101", "greenlake-api-101", "oneview-rest-101"])
+@pytest.mark.parametrize("folder", ["redfish-101", "greenlake-api-101", "oneview-rest-101", "ilo-rest-python-ilorest"])
 def test_sample_lab_services_start_as_declared_and_answer(folder: str, tmp_path: Path) -> None:
     """Run each declared command as the learner's server would: in the folder, {port} filled in."""
     bin_dir = str(Path(sys.executable).parent)
@@ -457,13 +460,16 @@ def test_sample_lab_services_start_as_declared_and_answer(folder: str, tmp_path:
         argv[0] = shutil.which(argv[0], path=f"{bin_dir}{os.pathsep}{os.environ['PATH']}") or argv[0]
         env = {**os.environ, "TMPDIR": str(tmp_path)}  # the emulator's private state folder lands here
         log = (tmp_path / f"{service['name']}.log").open("wb")
-        proc = subprocess.Popen(argv, cwd=SAMPLES / folder, env=env, stdout=log, stderr=subprocess.STDOUT)
+        workdir = tmp_path / folder  # a learner's copy: what the service writes (a certificate) stays there
+        shutil.copytree(SAMPLES / folder, workdir)
+        proc = subprocess.Popen(argv, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            url = service["url"].replace("{port}", str(port)) + service["ready"]
+            url = service["url"].replace("{port}", str(port)) + (service["ready"] or "/redfish/v1/")
+            context = ssl._create_unverified_context()  # the emulator's certificate is self-signed  # noqa: S323
             deadline, status = time.monotonic() + 30, None
             while time.monotonic() < deadline and status is None:
                 try:
-                    with urllib.request.urlopen(url, timeout=2) as answer:
+                    with urllib.request.urlopen(url, timeout=2, context=context) as answer:
                         status = answer.status
                 except urllib.error.HTTPError as exc:
                     status = exc.code
