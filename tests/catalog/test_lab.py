@@ -19,8 +19,10 @@ from pathlib import Path
 
 import pytest
 from django.test import Client
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from catalog.lab import MAX_NOTICES, lab_summary
+from catalog.lab import MAX_NOTICES, WOD_STUDENT, lab_read, lab_summary
 from catalog.metadata import MetadataError, metadata_load, metadata_parse
 from catalog.models import Workshop
 from catalog.sync import catalog_sync
@@ -267,6 +269,40 @@ def test_alias_bombs_fail_the_file_and_deep_nesting_only_the_lab() -> None:
     shared += "    - {name: b, command: *c, env: B}\n"
     info = metadata_parse(filename="workshop.yml", text=shared)
     assert [s["command"] for s in info.lab["services"]] == [["run", "{port}"], ["run", "{port}"]]
+
+
+_SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40)
+_KEYS = st.sampled_from(
+    ["services", "credentials", "generate", "name", "command", "env", "url", "web", "ready", "pool", "title",
+     "password", "STDID", "PASSSTU", "A"]
+) | st.text(max_size=10) | st.integers()  # fmt: skip
+_DATA = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=6) | st.dictionaries(_KEYS, inner, max_size=6))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=_DATA, wod=st.booleans())
+def test_any_lab_section_gives_a_labspec_or_notices_never_an_exception(data, wod: bool) -> None:
+    read = lab_read(filename="wod.yml" if wod else "workshop.yml", data=data, base=WOD_STUDENT if wod else None)
+    assert isinstance(read.spec, dict) and len(read.notices) <= MAX_NOTICES + 2
+    json.dumps(read.spec)  # storable
+    if read.notices:
+        wod_only = {"services": [], "credentials": {"pool": "", "env": {}}, "generate": WOD_STUDENT}
+        assert read.spec == (wod_only if wod else {})  # the section is dropped whole
+    if read.spec:
+        assert set(read.spec) == {"services", "credentials", "generate"}
+        assert not any(str(v) in json.dumps(read.spec) for k, v in _secret_values(data) if len(str(v)) > 3)
+
+
+def _secret_values(data, depth: int = 0):
+    """Yield (key, value) of password-like keys holding a value anywhere in data."""
+    if isinstance(data, dict) and depth < 8:
+        for key, value in data.items():
+            if key == "password" and value not in (None, "", [], {}):
+                yield key, value
+            yield from _secret_values(value, depth + 1)
+    elif isinstance(data, list) and depth < 8:
+        for item in data:
+            yield from _secret_values(item, depth + 1)
 
 
 # --- Workshops-on-Demand ------------------------------------------------------------------
