@@ -24,6 +24,8 @@ USER ${NB_UID}
 RUN pip install --no-cache-dir nbgitpuller powershell_kernel \
     && python -m powershell_kernel.install --sys-prefix \
     && jupyter kernelspec list | grep -q powershell
+# The Redfish emulator the Redfish workshops start for each learner (their workshop.yml `lab:`).
+RUN pip install --no-cache-dir sushy-tools && sushy-emulator --help > /dev/null
 
 FROM python:3.11-slim AS portal
 RUN apt-get update && apt-get install -y --no-install-recommends git nodejs npm \

@@ -39,7 +39,7 @@ class WorkshopAdmin(admin.ModelAdmin):
     readonly_fields = (
         "slug", "folder", "title", "summary", "description", "tags", "products", "kernels", "authors",
         "prerequisites", "level", "duration_minutes", "image", "active", "featured", "metadata_format",
-        "extra", "commit_sha", "tree_sha", "content_updated_at", "published", "sync_warnings",
+        "extra", "lab", "commit_sha", "tree_sha", "content_updated_at", "published", "sync_warnings",
         "template_placeholders", "error", "error_commit_sha", "error_at",
     )  # fmt: skip
     fieldsets = (

@@ -23,7 +23,8 @@ from catalog.templating import placeholder
 # Bump when parsing or rendering changes, so the next sync re-renders every workshop.
 # 2: the git reader leaves out refused names and never-read oversized files; templates, repairs.
 # 3: previews rendered by catalog.render (MathML, ANSI, raw cells, attachments, widgets, anchors).
-PARSER_VERSION = 3
+# 4: the per-learner lab (`lab:` in workshop.yml / wod.yml, Workshop.lab).
+PARSER_VERSION = 4
 # Workshops whose notebooks render ahead while the sync stores the current one.
 RENDER_AHEAD = 8
 

@@ -7,6 +7,7 @@ only when its metadata cannot be used at all:
   cannot be read, a duplicate key (both lines named), aliases that would expand past
   MAX_EXPANDED_NODES or nest deeper than MAX_DEPTH (a "billion laughs" file), not a mapping,
   and a wrong value for a field that decides what learners get (`active`, `order`);
+- the `lab:` section (catalog.lab): its problems drop the section, never the workshop;
 - warnings (published with a default): a tab used as spacing (read as a space, as the
   Workshops-on-Demand tools read it), an unknown field (with a guess), a cosmetic value that
   cannot be honoured (a placeholder card image such as `tbd`, a link that is not http(s), an
@@ -31,6 +32,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from catalog.lab import lab_read, wod_lab_base, wod_reset_hint
 from catalog.notices import IMAGE, TEMPLATE, Notice
 from catalog.templating import Rendered, TemplateLimits, has_template_syntax, template_render
 
@@ -111,6 +113,7 @@ class WorkshopYml(BaseModel):
     image: str = Field(default="", max_length=500)
     templates: bool | None = None  # default: on when template_values are given
     template_values: TemplateValues = {}
+    lab: Any = None  # read by catalog.lab (its problems drop the section, not the workshop)
 
 
 class WodYml(BaseModel):
@@ -137,6 +140,7 @@ class WodYml(BaseModel):
     beta: bool = False
     templates: bool | None = None  # default: on (the Workshops-on-Demand backend renders every notebook)
     template_values: TemplateValues = {}
+    lab: Any = None  # read by catalog.lab, with `varpass` mapped; never kept in extra
 
 
 @dataclass(frozen=True)
@@ -144,7 +148,8 @@ class WorkshopInfo:
     """Workshop metadata in the catalog's own terms, whatever file it came from.
 
     templates: whether the workshop's notebooks are templates (catalog.templating);
-    template_values: the workshop's own defaults for them; lines: field -> line in the file;
+    template_values: the workshop's own defaults for them; lab: what each learner gets for
+    themselves (a LabSpec, see catalog.lab); lines: field -> line in the file;
     warnings: what could not be honoured (the workshop is still published).
     """
 
@@ -167,6 +172,7 @@ class WorkshopInfo:
     templates: bool = False
     template_values: dict[str, Any] = field(default_factory=dict)
     placeholders: frozenset[str] = frozenset()
+    lab: dict[str, Any] = field(default_factory=dict)  # a LabSpec (catalog.lab), {} without a lab
     lines: dict[str, int] = field(default_factory=dict)
     warnings: list[Notice] = field(default_factory=list)
 
@@ -337,6 +343,13 @@ def _load(filename: str, text: str, text_fields: Collection[str]) -> _Document:
     return _Document(data, node, warnings)
 
 
+def _value_node(node: MappingNode | None, name: str) -> Node | None:
+    """Return the node of a top-level field's value (None when absent or merged in)."""
+    if node is None:
+        return None
+    return next((v for k, v in node.value if isinstance(k, ScalarNode) and k.value == name), None)
+
+
 def _field_lines(node: MappingNode | None) -> dict[str, int]:
     """Map each top-level field to the line it is on."""
     if node is None:
@@ -502,6 +515,15 @@ def _wod_info(filename: str, text: str, site_values: Mapping[str, Any]) -> Works
     extra = {k: v for k, v in (wod.model_extra or {}).items() if _jsonable(v)}
     kept = ("presenter", "role", "avatar", "badgeImg", "replayLink", "beta")
     extra.update({k: getattr(wod, k) for k in kept if getattr(wod, k)})
+    fields = wod.model_extra or {}
+    lab = lab_read(
+        filename=filename,
+        data=wod.lab,
+        node=_value_node(doc.node, "lab"),
+        line=_field_lines(doc.node).get("lab"),
+        base=wod_lab_base(fields),
+    )
+    hints = wod_reset_hint(filename=filename, fields=fields, spec=lab.spec, line=_field_lines(doc.node).get("reset"))
     return WorkshopInfo(
         title=wod.name,
         summary=_first_sentence(wod.description),
@@ -515,8 +537,9 @@ def _wod_info(filename: str, text: str, site_values: Mapping[str, Any]) -> Works
         extra=extra,
         templates=wod.templates is not False,
         template_values=dict(wod.template_values),
+        lab=lab.spec,
         lines={**_field_lines(doc.node), "image": _field_lines(doc.node).get("workshopImg", 0)},
-        warnings=doc.warnings + warnings,
+        warnings=doc.warnings + warnings + lab.notices + hints,
     )
 
 
@@ -524,6 +547,9 @@ def _workshop_yml_info(filename: str, text: str, site_values: Mapping[str, Any])
     doc = _document(filename, text, WorkshopYml, site_values)
     meta, warnings = _validate(WorkshopYml, filename, doc)
     assert isinstance(meta, WorkshopYml)
+    lab = lab_read(
+        filename=filename, data=meta.lab, node=_value_node(doc.node, "lab"), line=_field_lines(doc.node).get("lab")
+    )
     return WorkshopInfo(
         title=meta.title,
         summary=meta.summary or _first_sentence(meta.description),
@@ -542,8 +568,9 @@ def _workshop_yml_info(filename: str, text: str, site_values: Mapping[str, Any])
         metadata_format="workshop.yml",
         templates=meta.templates if meta.templates is not None else bool(meta.template_values),
         template_values=dict(meta.template_values),
+        lab=lab.spec,
         lines=_field_lines(doc.node),
-        warnings=doc.warnings + warnings,
+        warnings=doc.warnings + warnings + lab.notices,
     )
 
 

@@ -7,6 +7,8 @@ from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.utils import timezone
 
+from catalog.lab import lab_summary
+
 
 class Level(models.TextChoices):
     """How much a learner should already know."""
@@ -37,6 +39,8 @@ class Workshop(models.Model):
     featured = models.BooleanField(default=False)
     metadata_format = models.CharField(max_length=20, blank=True)  # workshop.yml, wod.yml, none
     extra = models.JSONField(default=dict, blank=True, help_text="Other metadata, e.g. from wod.yml")
+    # What each learner gets for themselves (catalog.lab's LabSpec; {} for none): public, never a secret.
+    lab = models.JSONField(default=dict, blank=True, help_text="Per-learner lab (services, credentials pool, values).")
 
     # Staff overrides from the admin; a sync never touches these.
     hidden = models.BooleanField(default=False, help_text="Hide from the public catalog.")
@@ -79,6 +83,11 @@ class Workshop(models.Model):
     def is_featured(self) -> bool:
         """Tell whether the workshop is featured by metadata or by staff."""
         return self.featured or self.pinned
+
+    @property
+    def lab_summary(self) -> list[dict]:
+        """Return what a learner's own lab holds, part by part, for the workshop page (catalog.lab)."""
+        return lab_summary(self.lab or {})
 
     @property
     def kernels_unavailable(self) -> list[str]:

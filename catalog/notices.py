@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # What a notice is about, so the linter can name its check.
-METADATA, NOTEBOOK, TEMPLATE, IMAGE = "metadata", "nbformat", "template", "image"
+METADATA, NOTEBOOK, TEMPLATE, IMAGE, LAB = "metadata", "nbformat", "template", "image", "lab"
 
 
 @dataclass(frozen=True)

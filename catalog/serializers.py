@@ -73,6 +73,7 @@ def workshop_detail_json(
         "prerequisites": workshop.prerequisites,
         "metadata_format": workshop.metadata_format,
         "extra": workshop.extra,
+        "lab": workshop.lab,
         "source": source,
         "notebooks": [notebook_json(workshop, nb, absolute) for nb in notebooks],
         "download_zip_url": absolute(reverse("catalog:zip", args=[workshop.slug])),

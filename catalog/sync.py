@@ -105,6 +105,7 @@ def _publish(workshop: Workshop, draft: WorkshopDraft, *, tree: str, commit: str
     workshop.image = info.image
     workshop.active, workshop.featured = info.active, info.featured
     workshop.metadata_format, workshop.extra = info.metadata_format, info.extra
+    workshop.lab = info.lab
     workshop.commit_sha, workshop.tree_sha = commit, tree
     workshop.parser_version = PARSER_VERSION
     workshop.content_updated_at = when

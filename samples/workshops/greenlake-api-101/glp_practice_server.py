@@ -7,7 +7,12 @@ Only the Python standard library is used.
 
     from glp_practice_server import start_practice_server
     api_base, token_url = start_practice_server()
+
+or as a process of its own (what the portal starts for each learner, see workshop.yml `lab:`):
+
+    python3 glp_practice_server.py --port 8900
 """
+import argparse
 import base64
 import json
 import math
@@ -220,3 +225,22 @@ def start_practice_server(host="127.0.0.1", port=0):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://{host}:{server.server_address[1]}"
     return base, f"{base}/as/token.oauth2"
+
+
+def main(argv=None):
+    """Serve in the foreground on 127.0.0.1 until stopped (state lives as long as the process)."""
+    parser = argparse.ArgumentParser(description="Local practice imitation of a few HPE GreenLake APIs.")
+    parser.add_argument("--port", type=int, default=8900)
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args(argv)
+    handler = type("Handler", (_Handler,), {"state": _State()})
+    server = _QuietServer((args.host, args.port), handler)
+    print(f"GreenLake practice API on http://{args.host}:{server.server_address[1]}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
