@@ -155,6 +155,9 @@ if hs.spawner in ("fork", "local"):
     # it (the portal's own .venv on the embedded default) and change every other learner's. Their
     # installs go to their home instead, first on their kernels' path.
     c.Spawner.environment.update({"PIP_TARGET": learner_packages, "PYTHONPATH": learner_packages})
+    # The project's environment first on the learners' PATH (the hub may be run as .venv/bin/...,
+    # with a PATH that lacks it): lab services (sushy-emulator) and terminals find its programs.
+    c.Spawner.environment["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 60
 

@@ -343,6 +343,7 @@ class LabEndpoint:
     url: str
     port: int
     web_url: str  # through the learner's server (jupyter-server-proxy), "" unless a web service
+    env: str = ""  # the variable that carries url to the learner's notebooks
 
 
 @dataclass(frozen=True)
@@ -371,6 +372,7 @@ def lab_panel(*, user: AbstractBaseUser) -> LabPanel | None:
             url=str(service.get("url", "")),
             port=int(service["port"]),
             web_url=f"{server}proxy/{int(service['port'])}/" if service.get("web") else "",
+            env=str(service.get("env") or ""),
         )
         for service in session.services
     ]

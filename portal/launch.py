@@ -12,6 +12,7 @@ from hubconfig.labhandoff import LAB_OPTION, lab_handoff_seal
 from portal import admission
 from portal.hub import HubBusy, HubError, HubFull, hub_client_build, servers_occupied, service_token
 from portal.lab import LabError, LabGrant, PoolExhausted, lab_grant, lab_release
+from portal.lab_crypto import LabKeyInvalid, LabKeyMissing
 from portal.launch_links import launch_url_build, puller_repo_url
 from portal.models import LabSession, Launch
 from portal.my_server import server_status_forget
@@ -158,7 +159,7 @@ def _launch(*, user: AbstractBaseUser, name: str, workshop: Workshop, url: str) 
                 # Every account of the pool is leased: a place in the waiting list, as for a full host.
                 admission.turn_release(user=name)
                 raise _must_wait(admission.queue_join(user=name, workshop=workshop.slug)) from None
-            except LabError as error:
+            except (LabError, LabKeyMissing, LabKeyInvalid) as error:
                 admission.turn_release(user=name)
                 log.error("lab of %s for %s not granted: %s", workshop.slug, name, type(error).__name__)
                 raise LabUnavailable(str(error)) from error
