@@ -167,7 +167,7 @@ class Outcome:
 class Stack:
     """The portal and the hub (restarted per round), on fixed free ports in a temporary directory."""
 
-    def __init__(self, tmp: Path, *, learners: int, portal_workers: int) -> None:
+    def __init__(self, tmp: Path, *, learners: int, portal_workers: int, database: str = "bench_storm") -> None:
         self.tmp = tmp
         self.tag = secrets.token_hex(3)
         self.names = [f"st{self.tag}-{i:03}" for i in range(learners)]
@@ -188,7 +188,7 @@ class Stack:
             "PORTAL_IGNORE_DOTENV": "1",
             "DEBUG": "true",  # the development sign-in needs it (loopback only)
             "LOG_LEVEL": "WARNING",
-            "DATABASE_URL": fresh_database("bench_storm"),
+            "DATABASE_URL": fresh_database(database),
             "ADMISSION_PREFIX": f"bench-storm-{self.tag}:",  # the Redis is shared
             "CELERY_BROKER_URL": "memory://",  # a launch only queues a cull when the host is full
             "PORTAL_VAR_DIR": str(tmp / "var"),
