@@ -55,18 +55,26 @@ def django_setup(env: dict[str, str]) -> None:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], *, workers: int = 2, url: str | None = None, log: Path | None = None):
+def gunicorn(
+    env: dict[str, str], *, workers: int = 2, url: str | None = None, log: Path | None = None, production: bool = False
+):
     """Run the portal under gunicorn on url (default: a free loopback port); yield its base URL.
 
-    Its output goes to log when given (else to this process's terminal).
+    production=True runs it under its production server instead (the Procfile's `web`:
+    portal.webserver, waitress with 16 threads; workers is then ignored). Its output goes to log
+    when given (else to this process's terminal).
     """
     url = url or f"http://127.0.0.1:{free_port()}"
     out = open(log, "ab") if log else None  # noqa: SIM115 - lives as long as the process
+    address = url.removeprefix("http://")
+    if production:
+        command = [sys.executable, "-m", "portal.webserver", "--listen", address, "--threads", "16"]
+    else:
+        command = [sys.executable, "-m", "gunicorn", "portal.wsgi", "--bind", address, "--workers", str(workers),
+                   "--log-level", "warning"]  # fmt: skip
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "portal.wsgi", "--bind", url.removeprefix("http://"),
-         "--workers", str(workers), "--log-level", "warning"],
-        cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT if out else None,
-    )  # fmt: skip
+        command, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT if out else None
+    )
     deadline = time.monotonic() + 30
     while True:
         try:

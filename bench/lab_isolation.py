@@ -1,7 +1,7 @@
 """Lab isolation: N learners launch Redfish 101 at once on one hub, each against their own target.
 
 Starts its own stack like `bench/launch_storm.py` (the project's hub with the fork spawner,
-configurable-http-proxy, the portal under gunicorn on its own PostgreSQL database, development
+configurable-http-proxy, the portal under its production server on its own PostgreSQL database, development
 sign-in) with a content repository holding the bundled `samples/workshops/redfish-101`, whose
 `lab:` section starts a sushy-emulator per learner; the benchmark adds a credentials pool
 (`bench-ilo`, N accounts loaded with `manage.py lab_pool_load`) to its lab, so every launch also
@@ -296,7 +296,7 @@ def main() -> None:
         try:
             stack.portal_prepare()
             stack.pool_load(args.learners)
-            with gunicorn(stack.process_env(), workers=4, log=tmp / "portal.log", url=stack.portal_url):
+            with gunicorn(stack.process_env(), log=tmp / "portal.log", url=stack.portal_url, production=True):
                 stack.hub_start("fork", log_name="hub.log")
                 stack.warm_up()
                 learners = learners_prepare(stack)

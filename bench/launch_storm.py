@@ -1,8 +1,9 @@
 """Launch storm: N signed-in learners press Launch through the portal within one second.
 
 Starts its own stack on free loopback ports: the project's hub (`hubconfig/jupyterhub_config.py`
-through the tests' config, development sign-in, CHP from node_modules), the portal under
-gunicorn on its own PostgreSQL database, and a generated one-workshop content repository.
+through the tests' config, development sign-in, CHP from node_modules), the portal under its
+production server (waitress, as the Procfile runs it) on its own PostgreSQL database, and a
+generated one-workshop content repository.
 N learners sign in to the portal the way a browser does (portal -> hub OAuth -> the hub's
 development login form -> back to the portal) and each gets a hub token for the measurements.
 
@@ -364,7 +365,7 @@ class Stack:
         benchmark, the whole machine, and (names given) those learners' servers with everything they
         started (kernels, git; ended ones once reaped)."""
         hub = self.hub_proc.pid if self.hub_proc else -1
-        bind = f"--bind\0{self.portal_url.removeprefix('http://')}".encode()
+        bind = f"\0{self.portal_url.removeprefix('http://')}".encode()  # after --listen (or --bind)
         portal = []
         for entry in Path("/proc").iterdir():
             try:
@@ -731,7 +732,7 @@ def main() -> None:
     parser.add_argument("--learners", type=int, default=40, help="learners pressing Launch within one second")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of each spawner, alternating local, fork")
     parser.add_argument("--timeout", type=float, default=300, help="seconds a round may take (then: failed)")
-    parser.add_argument("--portal-workers", type=int, default=4, help="gunicorn workers for the portal")
+    parser.add_argument("--portal-workers", type=int, default=4, help="unused: the portal runs its production server")
     parser.add_argument("--warm-up", action=argparse.BooleanOptionalAction, default=True,
                         help="start and stop one server before each storm (default: yes)")  # fmt: skip
     parser.add_argument("--logs", type=Path, help="copy the hub, fork server and portal logs to this folder")
@@ -747,9 +748,7 @@ def main() -> None:
         stack = Stack(tmp, learners=args.learners, portal_workers=args.portal_workers)
         try:
             stack.portal_prepare()
-            with gunicorn(
-                stack.process_env(), workers=args.portal_workers, log=tmp / "portal.log", url=stack.portal_url
-            ):
+            with gunicorn(stack.process_env(), log=tmp / "portal.log", url=stack.portal_url, production=True):
                 # Users sign in once, on a hub of either kind: cookies, sessions and tokens outlive restarts.
                 stack.hub_start("local", log_name="hub-0-signin.log")
                 try:
