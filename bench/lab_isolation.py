@@ -12,8 +12,8 @@ leases an account. Then:
 2. each waits until their server reports the lab ready (`portal-lab/status`): `lab_ready` is the
    time from the POST;
 3. each runs the workshop's power and boot-override steps in a kernel of their own server against
-   `REDFISH_URL` (learner i: power On or ForceOff by parity, one boot target of the emulator's
-   allowable values by index: ten distinct combinations);
+   `REDFISH_URL`: a reset (On or ForceOff), then a boot override target and mode on the first two
+   systems, a combination of its own (36 possible);
 4. once all are done, each reads their system back: a learner is **isolated** when they read
    exactly what they wrote, on a port and with an account nobody else had;
 5. all stop (the portal's Stop), and the run looks for what is left.
@@ -65,26 +65,30 @@ WORKSHOP = "redfish-101"
 POOL = "bench-ilo"
 RESETS = ("On", "ForceOff")
 
+# The emulator's fake driver keeps boot settings (its power state does not follow a reset): each
+# learner sets its own combination of target and mode on the first two systems (36 in all).
+COMBOS = [(t, m) for t in ("Pxe", "Cd", "Hdd") for m in ("UEFI", "Legacy")]
 CHANGE = """
 import json, os, requests
 base = os.environ["REDFISH_URL"]
 s = requests.Session()
-system = base + s.get(base + "/redfish/v1/Systems", timeout=10).json()["Members"][0]["@odata.id"]
-allowed = s.get(system, timeout=10).json()["Boot"]["BootSourceOverrideTarget@Redfish.AllowableValues"]
-target = [t for t in allowed if t != "None"][{index} % len([t for t in allowed if t != "None"])]
-reset = s.post(system + "/Actions/ComputerSystem.Reset", json={{"ResetType": "{reset}"}}, timeout=10)
-boot = s.patch(system, json={{"Boot": {{"BootSourceOverrideTarget": target,
-                                        "BootSourceOverrideEnabled": "Continuous"}}}}, timeout=10)
-print(json.dumps({{"url": base, "target": target, "reset": reset.status_code, "boot": boot.status_code,
+systems = [base + m["@odata.id"] for m in s.get(base + "/redfish/v1/Systems", timeout=10).json()["Members"][:2]]
+reset = s.post(systems[0] + "/Actions/ComputerSystem.Reset", json={{"ResetType": "{reset}"}}, timeout=10)
+wrote = []
+for system, (target, mode) in zip(systems, {combos}):
+    answer = s.patch(system, json={{"Boot": {{"BootSourceOverrideTarget": target, "BootSourceOverrideMode": mode,
+                                              "BootSourceOverrideEnabled": "Continuous"}}}}, timeout=10)
+    wrote.append([target, mode, answer.status_code])
+print(json.dumps({{"url": base, "reset": reset.status_code, "boot": wrote,
                   "account": os.environ.get("LAB_USERNAME", "")}}))
 """
 READ = """
 import json, os, requests
 base = os.environ["REDFISH_URL"]
 s = requests.Session()
-system = s.get(base + s.get(base + "/redfish/v1/Systems", timeout=10).json()["Members"][0]["@odata.id"],
-               timeout=10).json()
-print(json.dumps({"power": system["PowerState"], "target": system["Boot"]["BootSourceOverrideTarget"]}))
+members = s.get(base + "/redfish/v1/Systems", timeout=10).json()["Members"][:2]
+boots = [s.get(base + m["@odata.id"], timeout=10).json()["Boot"] for m in members]
+print(json.dumps({"boot": [[b["BootSourceOverrideTarget"], b["BootSourceOverrideMode"]] for b in boots]}))
 """
 
 
@@ -220,7 +224,8 @@ async def learner_launch(stack: Stack, learner: Learner, out: Outcome, *, index:
             raise RuntimeError(f"kernel start: {kernel.status_code}")
         out.kernel = kernel.json()["id"]
         out.reset = RESETS[index % 2]
-        output = await kernel_run(stack, learner, out.kernel, CHANGE.format(index=index // 2, reset=out.reset))
+        combos = [COMBOS[index % len(COMBOS)], COMBOS[index // len(COMBOS) % len(COMBOS)]]
+        output = await kernel_run(stack, learner, out.kernel, CHANGE.format(reset=out.reset, combos=combos))
         out.wrote = json.loads(output.strip().splitlines()[-1])
 
 
@@ -326,8 +331,8 @@ def main() -> None:
     for o in outcomes:
         if o.error or not o.wrote or not o.read:
             continue
-        expected_power = "On" if o.reset == "On" else "Off"
-        own = o.read == {"power": expected_power, "target": o.wrote["target"]}
+        wrote = [b[:2] for b in o.wrote["boot"]]
+        own = [b[:2] for b in o.read["boot"]] == wrote and all(code < 300 for *_, code in o.wrote["boot"])
         alone = (
             _port(o.wrote["url"]) not in shared_ports and o.wrote["account"] and accounts.count(o.wrote["account"]) == 1
         )
