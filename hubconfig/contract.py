@@ -10,8 +10,10 @@ start-up and by `scripts/start.sh`, and read by `service_token_read` on first us
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -89,7 +91,8 @@ class HubSettings:
     portal_service_token: str  # configured, or "" for the generated file in data_dir
     culler_service_token: str  # configured, or "" for the generated file in data_dir
     capacity_configured: int | None
-    server_memory_mb: int
+    server_memory_mb: int  # the budget per server (MiB): SERVER_MEMORY_MB, else the spawner's default
+    server_memory_set: bool  # True when the operator set SERVER_MEMORY_MB, False for the measured default
     concurrent_spawn_limit: int
     activity_interval: int
     data_dir: Path
@@ -121,6 +124,17 @@ class HubSettings:
         return capacity_resolve(
             configured=self.capacity_configured, total_mb=host_memory_mb(), server_mb=self.server_memory_mb
         )
+
+    @property
+    def servers_api_url(self) -> str:
+        """Return the hub API URL learners' servers are given (their JUPYTERHUB_API_URL)."""
+        # JupyterHub gives servers hub_connect_url when set, else the hub's bind URL (+ /hub/api).
+        return (self.hub_connect_url or self.hub_internal_url).rstrip("/") + "/hub/api"
+
+    @property
+    def fork_socket(self) -> Path:
+        """Return the fork server's control socket for this hub (fork spawner, default settings)."""
+        return fork_socket_path(data_dir=self.data_dir)
 
     @property
     def portal_token_path(self) -> Path:
@@ -169,6 +183,17 @@ def github_api_url_default(*, github_url: str) -> str:
     return github_url.rstrip("/") + "/api/v3"
 
 
+def fork_socket_path(*, data_dir: Path) -> Path:
+    """Return a short control-socket path for a hub data folder (Unix socket paths max ~107 bytes).
+
+    One per hub user and data folder, in a private folder of the temporary directory; its path is
+    on the fork server's command line (and so on every server forked from it), which is how the
+    status page tells this hub's fork server and servers from another hub's on the same host.
+    """
+    tag = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"nbp-fork-{os.getuid()}-{tag}" / "control.sock"
+
+
 def var_dir_from_env(env: Mapping[str, str]) -> Path:
     """Return the folder for runtime state (`PORTAL_VAR_DIR`, default `var/` in the checkout)."""
     return Path(_str(env, "PORTAL_VAR_DIR", str(BASE_DIR / "var")))
@@ -186,6 +211,8 @@ def hub_settings_from_env(env: Mapping[str, str] | None = None) -> HubSettings:
     spawner = _str(env, "HUB_SPAWNER", "fork")
     if spawner not in SPAWNERS:
         raise ValueError(f"HUB_SPAWNER={spawner!r}: choose one of {', '.join(SPAWNERS)}")
+    # A value of 0 (or an empty one) means "not set": the spawner's measured default applies.
+    server_memory_set = _int(env, "SERVER_MEMORY_MB", None) or None
     return HubSettings(
         debug=env_bool(env, "DEBUG", False),  # off unless set: `make start` sets it
         hub_url=hub_url,
@@ -213,7 +240,8 @@ def hub_settings_from_env(env: Mapping[str, str] | None = None) -> HubSettings:
         portal_service_token=_str(env, "PORTAL_SERVICE_TOKEN"),
         culler_service_token=_str(env, "CULLER_SERVICE_TOKEN"),
         capacity_configured=_int(env, "CAPACITY_MAX_SERVERS", None),
-        server_memory_mb=_int(env, "SERVER_MEMORY_MB", 512) or 512,
+        server_memory_mb=server_memory_set or server_memory_default(spawner),
+        server_memory_set=server_memory_set is not None,
         concurrent_spawn_limit=_int(env, "HUB_CONCURRENT_SPAWN_LIMIT", 10) or 10,
         activity_interval=_int(env, "HUB_ACTIVITY_INTERVAL", 60) or 60,
         data_dir=data_dir,
@@ -224,6 +252,40 @@ def hub_settings_from_env(env: Mapping[str, str] | None = None) -> HubSettings:
         singleuser_image=_str(env, "SINGLEUSER_IMAGE", "quay.io/jupyter/base-notebook:latest"),
         docker_network_name=_str(env, "DOCKER_NETWORK_NAME", "notebooks-portal_default"),
     )
+
+
+# --- Memory per server (pure) ------------------------------------------------------------------
+# The per-server budget capacity is made of, when the operator does not set SERVER_MEMORY_MB.
+# Measured by bench/launch_storm.py (README, Benchmarks: 40 learners, 2 cores, 2026-11-30) as
+# proportional set size, so pages shared between servers (the fork server's preloaded modules,
+# the interpreter) are counted once: a forked server costs 36 MiB idle and 72 MiB with a running
+# kernel (the fork server's own share spread over the servers); a plain local one 119 / 155 MiB.
+# Capacity is a hard limit (the hub's active_server_limit): a learner admitted must not push
+# the host into swap or the OOM killer, so the budget is a server *with* its kernel, not an idle
+# one, plus an allowance for the learner's work: data held in the kernel, a package installed
+# with %pip, a lab service (an emulator) started beside the server. The allowance is a choice,
+# not a measurement: 128 MiB is three and a half times what a running kernel added to a server
+# in the benchmark (72 - 36 MiB), and the status page shows the measured mean and maximum per
+# server, so an operator can check it on their own host and set SERVER_MEMORY_MB.
+LEARNER_WORK_MB = 128
+SERVER_PSS_KERNEL_MB = {"fork": 72, "local": 155}  # bench/launch_storm.py, with a running kernel
+# With containers the same number is also each container's memory LIMIT (DockerSpawner,
+# SystemdSpawner mem_limit): a learner over it is killed, and a container shares no pages with
+# its neighbours, so it stays generous there.
+CONTAINER_MEMORY_MB = 512
+SERVER_MEMORY_MB_MEASURED: dict[str, int] = {
+    "fork": SERVER_PSS_KERNEL_MB["fork"] + LEARNER_WORK_MB,  # 200 MiB: 5 seats per GiB
+    "local": SERVER_PSS_KERNEL_MB["local"] + LEARNER_WORK_MB,  # 283 MiB: 3.6 seats per GiB
+    "simple": SERVER_PSS_KERNEL_MB["local"] + LEARNER_WORK_MB,  # the old name of local
+    "systemd": CONTAINER_MEMORY_MB,
+    "docker": CONTAINER_MEMORY_MB,
+    "kubernetes": CONTAINER_MEMORY_MB,
+}
+
+
+def server_memory_default(spawner: str) -> int:
+    """Return the budget per server in MiB for a spawner (SERVER_MEMORY_MB_MEASURED; 512 if unknown)."""
+    return SERVER_MEMORY_MB_MEASURED.get(spawner, CONTAINER_MEMORY_MB)
 
 
 # --- Capacity (pure) ---------------------------------------------------------------------------

@@ -41,6 +41,8 @@ import sys
 import time
 from pathlib import Path
 
+from hubconfig import processes
+
 # What a learner's server imports at start-up. Each is tried: a missing optional extension
 # only means less is shared, never a failure.
 PRELOAD = (
@@ -114,6 +116,9 @@ def _child(request: dict) -> None:
     code = 1
     try:
         os.setsid()  # own session and process group: Stop ends all of it, signals stay ours
+        # Its /proc environment and command line are the fork server's: the name tells it is a
+        # learner's server (ps shows it; the status page measures it: processes.servers_group).
+        processes.name_set(processes.FORKED_SERVER_NAME)
         for sig in (signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP, signal.SIGPIPE, signal.SIGUSR1):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own: stop on SIGINT

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import hashlib
 import json
 import os
 import pwd
@@ -36,13 +35,13 @@ from jupyterhub.spawner import LocalProcessSpawner, SimpleLocalProcessSpawner
 from jupyterhub.utils import random_port
 from traitlets import Bool, Float, Unicode
 
-from hubconfig import processes
+from hubconfig import contract, processes
 
 ROOT = Path(__file__).resolve().parent.parent
 # Variables the fork server may see: nothing of the hub's configuration, no token.
 FORK_SERVER_ENV_KEEP = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "VIRTUAL_ENV", "PYTHONPATH")
 # Every process of a learner's server inherits this variable (value: the server's URL prefix).
-MARKER = "JUPYTERHUB_SERVICE_PREFIX"
+MARKER = processes.MARKER
 
 
 _ENSURE_LOCK = threading.Lock()
@@ -53,9 +52,8 @@ class ForkServerUnavailable(RuntimeError):
 
 
 def fork_socket_default(*, data_dir: Path) -> Path:
-    """Return a short control-socket path for a hub data folder (Unix socket paths max ~107 bytes)."""
-    tag = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / f"nbp-fork-{os.getuid()}-{tag}" / "control.sock"
+    """Return a short control-socket path for a hub data folder (the contract's: the portal finds it too)."""
+    return contract.fork_socket_path(data_dir=data_dir)
 
 
 def _folder_private(folder: Path) -> None:

@@ -265,6 +265,17 @@ HUB_TIMEOUT = env.float("HUB_TIMEOUT", default=2.0)
 # A Launch's hub calls (the user, the start): under a launch storm the hub answers in seconds.
 HUB_LAUNCH_TIMEOUT = env.float("HUB_LAUNCH_TIMEOUT", default=10.0)
 HUB_CAPACITY = HUB.capacity
+HUB_SPAWNER = HUB.spawner
+# The budget per server capacity is made of (MiB): SERVER_MEMORY_MB, else the active spawner's
+# measured default (hubconfig.contract.SERVER_MEMORY_MB_MEASURED); the status page says which.
+SERVER_MEMORY_MB = HUB.server_memory_mb
+SERVER_MEMORY_SET = HUB.server_memory_set
+# The status page measures this hub's learners' servers when they run on this host: processes
+# whose JUPYTERHUB_API_URL is this one, and those holding the fork server's socket path on their
+# command line ("" = the contract's path for HUB_DATA_DIR, worked out on first measurement, as
+# finding the temporary folder touches the disk).
+HUB_SERVERS_API_URL = HUB.servers_api_url
+HUB_FORK_SOCKET = ""
 # Whether learners' servers run the project's lab extension (hubconfig/labext.py: per-learner
 # services, `portal-lab/fill`): the local spawners run the project's own environment; a
 # container image must install it first (see hubconfig/README.md).
@@ -342,6 +353,12 @@ ADMISSION_PLACE_TTL = env.int("ADMISSION_PLACE_TTL", default=180)
 ADMISSION_TURN_TTL = env.int("ADMISSION_TURN_TTL", default=120)
 # GET /api/status for monitoring without a staff session: "Authorization: Bearer <token>".
 STATUS_API_TOKEN = env.str("STATUS_API_TOKEN", default="")
+# The status page's measurement of learners' servers (portal.status): kept STATUS_MEMORY_TTL
+# seconds, so a page reload or a monitoring poll does not walk /proc each time, and given at most
+# STATUS_MEMORY_BUDGET_S seconds (then shown as partial): reading a few hundred processes'
+# smaps_rollup takes tens of milliseconds, a crowded host more.
+STATUS_MEMORY_TTL = env.int("STATUS_MEMORY_TTL", default=60)
+STATUS_MEMORY_BUDGET_S = env.float("STATUS_MEMORY_BUDGET_S", default=2.0)
 
 # --- Per-learner labs: credential pools, ports, generated values (portal.lab) ------------------
 # Fernet keys (comma-separated, `python -c "from cryptography.fernet import Fernet;

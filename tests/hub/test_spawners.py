@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from hubconfig import processes
+from hubconfig.contract import fork_socket_path
 from tests.hub.conftest import Hub
 from tests.hub.cullkit import servers_start, servers_stop_all
 from tests.hub.kernels import kernel_run
@@ -72,6 +74,14 @@ def test_a_forked_server_is_a_process_of_its_own_with_only_its_own_settings(hub)
         assert not _sigign(pid) & (1 << (signal.SIGINT - 1))
         env = json.loads(kernel_run(hub, "forky", "import json, os; print(json.dumps(dict(os.environ)))"))
         assert env["JUPYTERHUB_USER"] == "forky" and env["HOME"] == str(hub.home("forky"))
+        # Named in /proc (its environment there is the fork server's), so the status page finds
+        # both servers of this hub, and the fork server whose memory it spreads over them.
+        assert Path(f"/proc/{pid}/comm").read_text().strip() == processes.FORKED_SERVER_NAME
+        measured = processes.servers_memory_read(
+            api_url=env["JUPYTERHUB_API_URL"], fork_socket=str(fork_socket_path(data_dir=hub.data_dir))
+        )
+        assert len(measured.servers_kb) == 2 and measured.fork_servers == 1 and measured.complete
+        assert all(10 <= mb <= 400 for mb in measured.per_server_mb), measured
         # Only its own token and settings: nothing of the hub's or the portal's configuration.
         for secret in ("PORTAL_SERVICE_TOKEN", "CULLER_SERVICE_TOKEN", "GITHUB_CLIENT_SECRET", "TESTER_TOKEN"):
             assert secret not in env
