@@ -1,0 +1,63 @@
+"""Launch with a lab through the portal's views: a full pool is a waiting-list place, not an
+error; the lab's status check says what learners and staff see."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from portal.lab_status import lab_outcome
+from portal.models import LabSession
+from tests.portal.conftest import FrozenHub
+from tests.portal.labkit import SPEC, pool_load
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def lab_workshop(db):
+    from catalog.models import Notebook, Workshop
+
+    w = Workshop.objects.create(slug="redfish", folder="redfish", title="Redfish", published=True, lab=SPEC)
+    Notebook.objects.create(workshop=w, path="0-Start.ipynb", position=0, title="Start")
+    return w
+
+
+def _learner(name: str) -> Client:
+    client = Client()
+    client.force_login(User.objects.create(username=name))
+    return client
+
+
+def test_a_full_pool_gives_a_place_in_the_waiting_list_and_a_free_account_a_launch(
+    settings, lab_key, lab_workshop, frozen_hub: FrozenHub
+):
+    settings.ADMISSION_PREFIX = f"test-labpool-{uuid.uuid4().hex[:8]}:"
+    frozen_hub.thaw()  # a hub that answers: nobody has a server, starts are accepted
+    pool_load(accounts=1)
+    first, second = _learner("ada"), _learner("bob")
+    launched = first.post("/workshops/redfish/launch")
+    assert launched.status_code == 302 and "portal-lab%2Ffill" in launched["Location"]
+    session = LabSession.objects.get(user__username="ada", ended_at__isnull=True)
+    assert session.leases.filter(released_at__isnull=True).count() == 1
+    waiting = second.post("/workshops/redfish/launch")
+    assert waiting.status_code == 302 and waiting["Location"] == "/workshops/redfish/wait"
+    assert not LabSession.objects.filter(user__username="bob").exists()  # nothing half-granted
+    assert second.get("/workshops/redfish/wait").status_code == 200
+
+
+def test_the_status_check_reads_what_learners_and_staff_see() -> None:
+    ready = [{"name": "redfish", "state": "ready"}, {"name": "console", "state": "ready"}]
+    assert lab_outcome(ready) == (LabSession.Status.READY, "")
+    assert lab_outcome([{"name": "redfish", "state": "starting"}])[0] == LabSession.Status.STARTING
+    assert lab_outcome([]) == (LabSession.Status.STARTING, "")
+    status, error = lab_outcome(
+        [
+            {"name": "redfish", "state": "failed", "reason": "port 20001 is in use"},
+            {"name": "console", "state": "ready"},
+        ]
+    )
+    assert status == LabSession.Status.FAILED and error == "redfish: port 20001 is in use"
