@@ -300,6 +300,22 @@ class GitReader:
         self._refs_prune(keep=ref, namespaces=(BRANCH_REFS, LEGACY_REFS))
         return self._git("rev-parse", ref).decode().strip()
 
+    def publish(self, *, sha: str, branch: str, target: Path) -> None:
+        """Point refs/heads/<branch> of the bare repository target at sha (made on first use,
+        readable by everyone: learners' servers clone it, as other Linux users with system users).
+
+        Why: learners pull the workshop from this copy on the host (nbgitpuller's link names it),
+        not forty times from GitHub, and get exactly the commit the catalog published.
+        GitError if git fails; nothing else in target is touched.
+        """
+        self._ensure_cache()
+        target = Path(target)
+        if not (target / "HEAD").exists():
+            target.mkdir(mode=0o755, parents=True, exist_ok=True)
+            self._git("init", "--bare", "--quiet", "--shared=0644", str(target), cwd=target.parent)
+            self._git("symbolic-ref", "HEAD", f"refs/heads/{branch}", cwd=target)
+        self._git("push", "--quiet", "--force", "--no-verify", str(target), f"{_object_id(sha)}:refs/heads/{branch}")
+
     def commit_ensure(self, commit: str) -> str:
         """Return the full id of commit, fetching it by id when the fetched refs lack it."""
         _object_id(commit)

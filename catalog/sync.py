@@ -395,6 +395,7 @@ def _sync(*, source: str, branch: str, commit: str | None, trigger: str, force: 
         existing = {w.folder: w for w in Workshop.objects.all()}
         plan = _plan(existing, folders, force=force)
         _apply(reader, plan, existing=existing, folders=folders, sha=sha, when=when)
+        _launch_mirror_publish(reader, source=source, branch=branch, sha=sha)
         return _finish(run, plan.report)
     except Exception as error:
         # Soft time limit, a lost database connection, a bug: the run says so instead of "running".
@@ -403,6 +404,19 @@ def _sync(*, source: str, branch: str, commit: str | None, trigger: str, force: 
         with suppress(DatabaseError):
             run.save(update_fields=["status", "finished_at", "error"])
         raise
+
+
+def _launch_mirror_publish(reader: GitReader, *, source: str, branch: str, sha: str) -> None:
+    """Move the launch mirror (settings.LAUNCH_MIRROR_DIR, None: off) to the commit just
+    published, for the configured source and branch only. A failure is logged: learners then
+    pull the previous commit from it, and the next sync tries again."""
+    mirror = settings.LAUNCH_MIRROR_DIR
+    if mirror is None or source != settings.CATALOG_SOURCE or branch != settings.CATALOG_BRANCH:
+        return
+    try:
+        reader.publish(sha=sha, branch=branch, target=mirror)
+    except GitError as error:
+        log.warning("launch mirror not updated to %s: %s", sha[:12], error)
 
 
 def catalog_sync(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -74,13 +75,24 @@ def workshop_launch_url(*, workshop: Workshop) -> str:
     personal = bool(_lab_spec(workshop) or workshop.template_placeholders)
     return launch_url_build(
         hub_url=settings.HUB_URL,
-        repo=puller_repo_url(configured=settings.LAUNCH_REPO_URL, source=settings.CATALOG_SOURCE),
+        repo=_launch_repo(),
         branch=settings.CATALOG_BRANCH,
         target_dir=settings.LAUNCH_TARGET_DIR,
         folder=workshop.folder,
         notebook=first.path,
         fill=personal and settings.LAB_SERVERS_EXTENDED,
     )
+
+
+def _launch_repo() -> str:
+    """Return what nbgitpuller pulls: LAUNCH_REPO_URL, else the launch mirror on this host once a
+    sync has published the branch there, else the catalog's source."""
+    if settings.LAUNCH_REPO_URL:
+        return settings.LAUNCH_REPO_URL
+    mirror = settings.LAUNCH_MIRROR_DIR
+    if mirror is not None and (Path(mirror) / "refs" / "heads" / settings.CATALOG_BRANCH).is_file():
+        return Path(mirror).resolve().as_uri()
+    return puller_repo_url(configured="", source=settings.CATALOG_SOURCE)
 
 
 def _lab_options(*, grant: LabGrant | None, workshop: Workshop) -> dict | None:

@@ -282,6 +282,14 @@ HUB_FORK_SOCKET = ""
 LAB_SERVERS_EXTENDED = env.bool("LAB_SERVERS_EXTENDED", default=HUB.spawner in ("fork", "local", "simple"))
 # What nbgitpuller pulls: a URL the single-user servers can reach (file:// for a local path).
 LAUNCH_REPO_URL = env.str("LAUNCH_REPO_URL", default="")
+# Unless LAUNCH_REPO_URL says otherwise, learners' servers on this host pull from a bare copy of
+# the content repository kept at the commit the catalog last published (catalog.sync), not from
+# GitHub: forty launches fetch from the disk, and get what the catalog shows. On by default with
+# the local spawners (the servers run on this host); containers cannot see the path.
+LAUNCH_FROM_MIRROR = env.bool("LAUNCH_FROM_MIRROR", default=HUB.spawner in ("fork", "local", "simple"))
+LAUNCH_MIRROR_DIR = (
+    Path(env.str("LAUNCH_MIRROR_DIR", default=str(VAR_DIR / "launch" / "content.git"))) if LAUNCH_FROM_MIRROR else None
+)
 # The folder in the learner's home that holds the content repository's clone.
 LAUNCH_TARGET_DIR = env.str("LAUNCH_TARGET_DIR", default="workshops")
 LOGIN_URL = "accounts:login"

@@ -18,11 +18,15 @@ from tests.contentrepo import ContentRepo
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(settings, tmp_path: Path) -> None:
+def _isolated_cache(settings, tmp_path: Path, request) -> None:
     """Give each test its own clone cache and var dir, so tests never share git state."""
     settings.CATALOG_CACHE_DIR = tmp_path / "cache"
     settings.VAR_DIR = tmp_path / "var"
     settings.VAR_DIR.mkdir()
+    # The launch mirror lives in the var dir too; but learners' clones on the session's hub outlive
+    # a test, and keep the origin they were cloned from: the hub fixture gives one for the session.
+    if settings.LAUNCH_MIRROR_DIR is not None and "hub" not in request.fixturenames:
+        settings.LAUNCH_MIRROR_DIR = settings.VAR_DIR / "launch" / "content.git"
     # Service tokens as a deployment configures them (the generated-file path: test_contract.py).
     settings.HUB_SERVICE_TOKEN = settings.HUB_SERVICE_TOKEN or "0" * 16 + "portal-test-token-0123456789abcdef"
     settings.CULLER_SERVICE_TOKEN = settings.CULLER_SERVICE_TOKEN or "0" * 16 + "culler-test-token-0123456789abcdef"

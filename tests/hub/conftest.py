@@ -197,6 +197,7 @@ def hub(live_server, fake_github, hub_content, tmp_path_factory) -> Iterator[Hub
         CATALOG_SOURCE=hub_content.url,
         CATALOG_BRANCH=hub_content.branch,
         LAUNCH_REPO_URL="",
+        LAUNCH_MIRROR_DIR=data / "launch" / "content.git",  # one for the session: clones keep their origin
         ALLOWED_HOSTS=["*"],
     )
     portal_settings.enable()

@@ -55,6 +55,9 @@ def test_relaunch_brings_upstream_fixes_and_keeps_the_learners_edits(hub, worksh
     hub_content.write(f"{WORKSHOP}/0-Welcome.ipynb", json.dumps(upstream, indent=1, sort_keys=True) + "\n")
     hub_content.write(f"{WORKSHOP}/1-Calls.ipynb", notebook_bytes("Calling the API, v2", "GET", "POST"))
     hub_content.commit("Fix the workshop")
+    from catalog.sync import catalog_sync
+
+    catalog_sync()  # what the push's webhook does: the catalog, and the copy learners pull from, follow
 
     person.pull(person.launch(workshop.slug), "octocat")
     folder = hub.home("octocat") / "workshops" / WORKSHOP
