@@ -5,6 +5,9 @@ Keys (under ADMISSION_PREFIX):
 - ``queue``: sorted set of learners waiting, scored by arrival (a learner holds one place);
 - ``seen:<user>``: the workshop they wait for, expiring ADMISSION_PLACE_TTL after their last
   poll (a place left unattended is released);
+- ``pool:<user>``: the credentials pool they wait for, when their workshop's lab ran out of
+  accounts (portal.lab): they are admitted only while the pool has a free account, keeping
+  their place meanwhile (those behind them who need no account go first);
 - ``turns``: sorted set of learners holding a slot they have not used yet, scored by expiry
   (admitted from the queue, or between the admission check and the hub's answer to the start,
   and for OCCUPIED_MAX_AGE + a margin after that answer: see below);
@@ -22,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -37,6 +40,8 @@ from portal.redis_client import redis_client
 log = logging.getLogger(__name__)
 
 GO, WAIT, DEGRADED = "go", "wait", "degraded"
+# Free accounts per credentials pool, asked of portal.lab by the callers (this module reads no database).
+PoolsFree = Callable[[Collection[str]], dict[str, int]]
 # Seconds a read of the hub's servers is used for admission decisions, and the margin a started
 # learner's turn outlives it by (a decision taken with an older snapshot still counts them).
 OCCUPIED_MAX_AGE = 2.0
@@ -131,21 +136,38 @@ def queue_length() -> int:
         return r.zcard(_key("queue"))
 
 
-def queue_admit(*, occupied_read: Callable[[], set[str]]) -> list[str]:
+def queue_admit(*, occupied_read: Callable[[], set[str]], pools_free: PoolsFree | None = None) -> list[str]:
     """Give the free slots to the first learners in the waiting list; return them.
 
     occupied_read returns who has a running or starting server; it is called under the
     admission lock when the shared snapshot is older than OCCUPIED_MAX_AGE.
     """
     with _queue() as r, _admit_lock():
-        return _admit(r, free=_slots_free(r, occupied_read))
+        return _admit(r, free=_slots_free(r, occupied_read), pools_free=pools_free)
 
 
-def _admit(r: redis.Redis, *, free: int) -> list[str]:
+def _admit(r: redis.Redis, *, free: int, pools_free: PoolsFree | None = None) -> list[str]:
+    """Give up to free slots to the waiting learners in order; one waiting for a pool only while
+    the pool has an account left (pools_free; None: not checked, their launch checks)."""
     _queue_prune(r)
     if free <= 0:
         return []
-    admitted = r.zrange(_key("queue"), 0, free - 1)
+    members = r.zrange(_key("queue"), 0, -1)
+    if not members:
+        return []
+    pools = dict(zip(members, r.mget([_key(f"pool:{user}") for user in members]), strict=True))
+    needed = {pool for pool in pools.values() if pool}
+    left = pools_free(needed) if needed and pools_free is not None else {}
+    admitted: list[str] = []
+    for user in members:
+        if len(admitted) >= free:
+            break
+        pool = pools.get(user)
+        if pool and pools_free is not None:
+            if left.get(pool, 0) <= 0:
+                continue  # their pool is still full: they keep their place
+            left[pool] -= 1
+        admitted.append(user)
     if admitted:
         expiry = time.time() + settings.ADMISSION_TURN_TTL
         pipe = r.pipeline()
@@ -192,11 +214,16 @@ def admission_request(*, user: str, workshop: str, occupied_read: Callable[[], s
         return Ticket(status=DEGRADED, workshop=workshop)
 
 
-def queue_join(*, user: str, workshop: str) -> Ticket:
-    """Put a learner at the end of the waiting list (once)."""
+def queue_join(*, user: str, workshop: str, pool: str = "") -> Ticket:
+    """Put a learner at the end of the waiting list (once); pool: the credentials pool they wait
+    for (their workshop's lab ran out of accounts), else none."""
     try:
         with _queue() as r:
             r.set(_key(f"seen:{user}"), workshop, ex=settings.ADMISSION_PLACE_TTL)
+            if pool:
+                r.set(_key(f"pool:{user}"), pool, ex=settings.ADMISSION_PLACE_TTL)
+            else:
+                r.delete(_key(f"pool:{user}"))
             r.zadd(_key("queue"), {user: r.incr(_key("seq"))}, nx=True)
             return _waiting_ticket(r, user=user, workshop=workshop)
     except QueueUnavailable:
@@ -225,7 +252,7 @@ def turn_settle(*, user: str) -> None:
         pass
 
 
-def queue_poll(*, user: str, occupied_read: Callable[[], set[str]]) -> Ticket:
+def queue_poll(*, user: str, occupied_read: Callable[[], set[str]], pools_free: PoolsFree | None = None) -> Ticket:
     """Return a waiting learner's ticket, admitting the head of the queue if slots are free."""
     try:
         with _queue() as r:
@@ -235,11 +262,12 @@ def queue_poll(*, user: str, occupied_read: Callable[[], set[str]]) -> Ticket:
             if r.zscore(_key("queue"), user) is None or workshop is None:
                 return Ticket(status="gone")
             r.set(_key(f"seen:{user}"), workshop, ex=settings.ADMISSION_PLACE_TTL)
+            r.expire(_key(f"pool:{user}"), settings.ADMISSION_PLACE_TTL)
             # One poller per second does the admission check for everyone: the hub sees one
             # request a second however many learners wait.
             if r.set(_key("poll-admit"), "1", nx=True, ex=1):
                 with _admit_lock():
-                    _admit(r, free=_slots_free(r, occupied_read))
+                    _admit(r, free=_slots_free(r, occupied_read), pools_free=pools_free)
                 if (r.zscore(_key("turns"), user) or 0) > time.time():
                     return Ticket(status=GO, workshop=workshop)
             return _waiting_ticket(r, user=user, workshop=workshop)

@@ -35,7 +35,7 @@ from portal.hub import (
     servers_occupied,
     service_token,
 )
-from portal.lab import lab_release, labs_reconcile
+from portal.lab import lab_release, labs_reconcile, pools_free
 from portal.lifetimes import lives_record
 from portal.locks import LockBusy, singleton_lock
 from portal.models import CapacitySample, CullEvent, CullRun, ServerExtension, ServerLife
@@ -239,7 +239,9 @@ def _pass(*, hub: HubClient, now: datetime, dry_run: bool, run: CullRun | None) 
         run.culled = len(culls) - failed
     if waiting:
         try:
-            report.admitted = admission.queue_admit(occupied_read=lambda: servers_occupied(hub=hub))
+            report.admitted = admission.queue_admit(
+                occupied_read=lambda: servers_occupied(hub=hub), pools_free=pools_free
+            )
         except admission.QueueUnavailable:
             report.admitted = []
     report.outcome = CullRun.Outcome.PARTIAL if failed else CullRun.Outcome.OK

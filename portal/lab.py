@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,7 +23,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, OperationalError, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -192,15 +193,34 @@ def _session_create(*, user: AbstractBaseUser, workshop_slug: str, numbered: boo
     raise LabError("could not give a student number: too many concurrent grants")
 
 
+def _busy_leases() -> QuerySet:
+    """Leases that keep their account from the next learner: held, or released but not reset yet
+    (the next learner must not get the last one's state). Correlated to an account (OuterRef)."""
+    return Lease.objects.filter(account=OuterRef("pk")).filter(
+        Q(released_at__isnull=True) | Q(reset_state=Lease.Reset.PENDING)
+    )
+
+
+def pools_free(names: Collection[str]) -> dict[str, int]:
+    """Return how many accounts of each named pool a launch could lease now (0 for a pool nobody
+    loaded): the waiting list admits a learner waiting for a pool only while it has one."""
+    free = dict.fromkeys(names, 0)
+    counted = (
+        PoolAccount.objects.filter(pool__name__in=list(names), enabled=True)
+        .exclude(Exists(_busy_leases()))
+        .values_list("pool__name")
+        .annotate(free=Count("pk"))
+    )
+    free.update(dict(counted))
+    return free
+
+
 def _account_lease(*, session: LabSession, pool_name: str, now: datetime) -> PoolAccount:
     """Lease a free account of the pool to session; PoolExhausted when none is free."""
     pool = CredentialPool.objects.filter(name=pool_name).first()
     if pool is None:
         raise PoolUnknown(pool_name)
-    # Busy: leased, or released but not reset yet (the next learner must not get the last one's state).
-    busy = Lease.objects.filter(account=OuterRef("pk")).filter(
-        Q(released_at__isnull=True) | Q(reset_state=Lease.Reset.PENDING)
-    )
+    busy = _busy_leases()
     for _ in range(GRANT_ATTEMPTS):
         account = (
             PoolAccount.objects.select_for_update(skip_locked=True, of=("self",))

@@ -12,7 +12,7 @@ from catalog.models import Workshop
 from hubconfig.labhandoff import LAB_OPTION, lab_handoff_seal
 from portal import admission
 from portal.hub import HubBusy, HubError, HubFull, hub_client_build, servers_occupied, service_token
-from portal.lab import LabError, LabGrant, PoolExhausted, lab_grant, lab_release
+from portal.lab import LabError, LabGrant, PoolExhausted, lab_grant, lab_release, pools_free
 from portal.lab_crypto import LabKeyInvalid, LabKeyMissing
 from portal.launch_links import launch_url_build, puller_repo_url
 from portal.models import LabSession, Launch
@@ -167,10 +167,11 @@ def _launch(*, user: AbstractBaseUser, name: str, workshop: Workshop, url: str) 
                 raise _must_wait(ticket)
             try:
                 grant = lab_grant(user=user, workshop_slug=workshop.slug, spec=spec) if spec else None
-            except PoolExhausted:
-                # Every account of the pool is leased: a place in the waiting list, as for a full host.
+            except PoolExhausted as error:
+                # Every account of the pool is leased: a place in the waiting list, as for a full host,
+                # admitted once an account is free.
                 admission.turn_release(user=name)
-                raise _must_wait(admission.queue_join(user=name, workshop=workshop.slug)) from None
+                raise _must_wait(admission.queue_join(user=name, workshop=workshop.slug, pool=error.pool)) from None
             except (LabError, LabKeyMissing, LabKeyInvalid) as error:
                 admission.turn_release(user=name)
                 log.error("lab of %s for %s not granted: %s", workshop.slug, name, type(error).__name__)
@@ -218,7 +219,7 @@ def queue_ticket(*, user: AbstractBaseUser) -> admission.Ticket:
             # The hub cannot say: admit nobody now (a full house of placeholders), ask again soon.
             return {f"?{i}" for i in range(settings.HUB_CAPACITY)}
 
-    return admission.queue_poll(user=user.get_username(), occupied_read=occupied)
+    return admission.queue_poll(user=user.get_username(), occupied_read=occupied, pools_free=pools_free)
 
 
 def queue_leave(*, user: AbstractBaseUser) -> None:

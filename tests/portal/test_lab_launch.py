@@ -3,6 +3,7 @@ error; the lab's status check says what learners and staff see."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -47,6 +48,18 @@ def test_a_full_pool_gives_a_place_in_the_waiting_list_and_a_free_account_a_laun
     assert waiting.status_code == 302 and waiting["Location"] == "/workshops/redfish/wait"
     assert not LabSession.objects.filter(user__username="bob").exists()  # nothing half-granted
     assert second.get("/workshops/redfish/wait").status_code == 200
+
+    # The host has room, but the pool none: bob keeps his place until ada's account comes back.
+    time.sleep(1.1)  # one admission check a second
+    assert second.get("/queue/status").json()["status"] == "wait"
+    from portal.lab import lab_release
+
+    lab_release(user=User.objects.get(username="ada"), reason="stopped")
+    time.sleep(1.1)
+    assert second.get("/queue/status").json()["status"] == "go"
+    relaunched = second.post("/workshops/redfish/launch")  # what the waiting page does on "go"
+    assert relaunched.status_code == 302 and "git-pull" in relaunched["Location"]
+    assert LabSession.objects.get(user__username="bob", ended_at__isnull=True).leases.count() == 1
 
 
 def test_the_status_check_reads_what_learners_and_staff_see() -> None:
