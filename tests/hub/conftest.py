@@ -22,6 +22,7 @@ from django.test.utils import override_settings
 
 from tests.contentrepo import ContentRepo, notebook_bytes
 from tests.fakegithub import FakeGitHub
+from tests.portal.labkit import lab_key  # noqa: F401 - a fixture for the lab tests
 
 ROOT = Path(__file__).resolve().parents[2]
 ORG = "hpe-workshops"

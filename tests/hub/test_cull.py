@@ -242,3 +242,35 @@ def test_a_token_the_hub_does_not_know_ends_the_run_as_failed_and_is_retried(hub
     assert report.outcome == run.outcome == "failed" and run.finished_at is not None
     assert "403" in run.error, run.error
     assert servers_cull(now=now + timedelta(seconds=1)).outcome == "ok"
+
+
+def test_a_cull_pass_gives_back_the_labs_of_servers_it_stopped_and_of_servers_gone(hub, cull_settings, lab_key):
+    """A culled learner's lab and that of a learner whose server went away otherwise (stopped from
+    the hub's own page, or dead) end: ports and leases back, a running learner's kept."""
+    from django.contrib.auth.models import User
+
+    from portal.lab import lab_grant
+    from portal.models import LabPort, LabSession, Lease
+    from tests.portal.labkit import SPEC, pool_load
+
+    pool_load(accounts=3)
+    names = ["lab-idle", "lab-busy"]
+    servers_start(hub, names)
+    try:
+        for name in [*names, "lab-gone"]:
+            lab_grant(user=User.objects.create(username=name), workshop_slug="redfish", spec=SPEC)
+        busy = kernel_make_busy(hub, "lab-busy")
+        assert busy
+        later = timezone.now() + timedelta(seconds=1800 + 60)
+        report = servers_cull(now=later)
+        assert mine(report, names) == {"lab-idle": ("cull", "idle"), "lab-busy": ("keep", "busy")}
+        ended = dict(LabSession.objects.filter(ended_at__isnull=False).values_list("user__username", "end_reason"))
+        assert ended.keys() == {"lab-idle", "lab-gone"} and ended["lab-idle"] == "culled"
+        assert LabSession.objects.get(user__username="lab-busy").ended_at is None
+        held = Lease.objects.filter(released_at__isnull=True).values_list("session__user__username", flat=True)
+        assert list(held) == ["lab-busy"]
+        assert set(
+            LabPort.objects.filter(released_at__isnull=True).values_list("session__user__username", flat=True)
+        ) == {"lab-busy"}
+    finally:
+        servers_stop_all(hub, names)

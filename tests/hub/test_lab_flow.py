@@ -116,8 +116,13 @@ def test_a_learner_gets_their_own_lab_filled_in_and_stop_gives_it_all_back(hub, 
     # ... but the hub's API (its admins' view, user_options included) shows none of them.
     assert values["PASSSTU"] not in json.dumps(model)
 
-    # "My server" lists the lab, without the password.
+    # The portal's check (the task queued at launch) records it; "My server" lists the lab, without
+    # the password.
+    from portal.lab_status import lab_status_check
+
+    assert lab_status_check(session_id=session.pk, last=False) == LabSession.Status.READY
     page = person.http.get(f"{hub.portal_url}/me/server").text
+    assert 'id="lab-state"' in page and "Ready" in page
     assert "PRACTICE_URL" in page and f"http://127.0.0.1:{port}" in page and values["PASSSTU"] not in page
 
     # Stop gives everything back: the service's process, its port, the session.
@@ -131,3 +136,38 @@ def test_a_learner_gets_their_own_lab_filled_in_and_stop_gives_it_all_back(hub, 
     assert session.ended_at is not None and session.end_reason == "stopped"
     assert not LabPort.objects.filter(session=session, released_at__isnull=True).exists()
     assert not Lease.objects.filter(session=session, released_at__isnull=True).exists()
+
+
+def test_a_lab_service_that_fails_is_explained_on_my_server_and_the_server_still_opens(
+    hub, hub_content, person, settings
+):
+    from cryptography.fernet import Fernet
+
+    from catalog.sync import catalog_sync
+    from portal.lab_status import lab_status_check
+    from portal.models import LabSession
+
+    settings.LAB_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    spec = {**SPEC, "title": "Broken lab", "lab": {"services": [
+        {"name": "broken", "command": ["python3", "-c", "import sys; sys.exit(3)"], "env": "BROKEN_URL"}
+    ]}}  # fmt: skip
+    hub_content.write("broken-lab/0-Start.ipynb", notebook_bytes("Broken", "A lab that does not start."))
+    hub_content.write("broken-lab/workshop.yml", yaml.safe_dump(spec))
+    hub_content.commit("Add a broken lab")
+    assert catalog_sync(source=hub_content.url, branch=hub_content.branch).status in ("ok", "partial")
+
+    person.sign_in()
+    lab = person.http.get(person.pull(person.launch("broken-lab"), "octocat"))
+    assert lab.status_code == 200 and "jupyter-config-data" in lab.text  # the server opens anyway
+    session = LabSession.objects.get(user__username="octocat", ended_at__isnull=True)
+    deadline = time.monotonic() + 60
+    while (status := lab_status_check(session_id=session.pk, last=False)) == "starting":
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert status == LabSession.Status.FAILED
+    session.refresh_from_db()
+    assert session.error.startswith("broken: ") and "3" in session.error  # staff's record: why
+    page = person.http.get(f"{hub.portal_url}/me/server").text
+    assert 'id="lab-error"' in page and "broken: " in page
+    assert person.post("/me/server/stop").status_code == 302
+    hub.wait_stopped("octocat")
