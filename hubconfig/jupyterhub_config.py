@@ -159,7 +159,11 @@ if hs.spawner in ("fork", "local"):
     # with a PATH that lacks it): lab services (sushy-emulator) and terminals find its programs.
     c.Spawner.environment["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 c.Spawner.start_timeout = 120
-c.Spawner.http_timeout = 60
+# From the server process started until it answers: JupyterHub's 30 s default, and the 60 s
+# before, failed 18 of 40 plain servers started in the same second on 2 cores (each imports the
+# single-user stack: ~3 CPU-seconds; bench/launch_storm.py). A server that is slow but coming is
+# worth the wait; a broken one is reported after this all the same.
+c.Spawner.http_timeout = 180
 
 
 def lab_pre_spawn(spawner) -> None:
