@@ -61,14 +61,14 @@ def gunicorn(
     """Run the portal under gunicorn on url (default: a free loopback port); yield its base URL.
 
     production=True runs it under its production server instead (the Procfile's `web`:
-    portal.webserver, waitress with 16 threads; workers is then ignored). Its output goes to log
+    portal.webserver, waitress with its default threads; workers is then ignored). Its output goes to log
     when given (else to this process's terminal).
     """
     url = url or f"http://127.0.0.1:{free_port()}"
     out = open(log, "ab") if log else None  # noqa: SIM115 - lives as long as the process
     address = url.removeprefix("http://")
     if production:
-        command = [sys.executable, "-m", "portal.webserver", "--listen", address, "--threads", "16"]
+        command = [sys.executable, "-m", "portal.webserver", "--listen", address]
     else:
         command = [sys.executable, "-m", "gunicorn", "portal.wsgi", "--bind", address, "--workers", str(workers),
                    "--log-level", "warning"]  # fmt: skip

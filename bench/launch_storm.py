@@ -145,6 +145,7 @@ class Outcome:
     error: str = ""
     kernel: str = ""
     started: float = 0.0
+    waited: int = 0  # times the portal sent them to the waiting page first
 
     def begin(self) -> None:
         """The learner presses Launch now."""
@@ -355,6 +356,16 @@ class Stack:
                     return
                 time.sleep(0.2)
 
+    def admission_clear(self) -> None:
+        """Forget the waiting list of an earlier round (places learners no longer poll for)."""
+        import redis
+
+        client = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+        keys = list(client.scan_iter(match=self.env["ADMISSION_PREFIX"] + "*", count=500))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
     def homes_clear(self) -> None:
         """Empty every learner's home (the next round clones the workshop afresh)."""
         shutil.rmtree(self.data_dir / "home", ignore_errors=True)
@@ -551,6 +562,29 @@ async def cell_execute(stack: Stack, learner: Learner, kernel: str) -> None:
         ws.close()
 
 
+async def launch_press(stack: Stack, learner: Learner, http: httpx.AsyncClient) -> httpx.Response:
+    """Submit the workshop page's Launch form (session cookie, CSRF token), not following the answer."""
+    return await http.post(
+        f"{stack.portal_url}/workshops/{FOLDER}/launch",
+        data={"csrfmiddlewaretoken": learner.csrf},
+        headers={"Origin": stack.portal_url, "Referer": f"{stack.portal_url}/workshops/{FOLDER}/"},
+    )
+
+
+async def queue_wait(stack: Stack, http: httpx.AsyncClient) -> None:
+    """Do what the waiting page does until the learner's turn: load it, then poll their place every
+    3 s (at once if the page already says "go"; after 15 s when the list is degraded)."""
+    page = await http.get(f"{stack.portal_url}/workshops/{FOLDER}/wait")
+    status = re.search(r'data-status="([^"]*)"', page.text)
+    state = status.group(1) if status else "wait"
+    while state == "wait":
+        await asyncio.sleep(3)
+        polled = await http.get(f"{stack.portal_url}/queue/status", headers={"Accept": "application/json"})
+        state = polled.json().get("status", "wait") if polled.status_code == 200 else "wait"
+    if state == "degraded":
+        await asyncio.sleep(15)
+
+
 async def learner_storm(stack: Stack, learner: Learner, out: Outcome, *, press_at: float) -> None:
     """Press Launch at press_at (loop time), then do what the browser does; mark each phase in out."""
     loop = asyncio.get_running_loop()
@@ -559,11 +593,16 @@ async def learner_storm(stack: Stack, learner: Learner, out: Outcome, *, press_a
     user_url = f"{stack.hub_url}/user/{learner.name}"
     async with httpx.AsyncClient(cookies=learner.cookies, timeout=HTTP_TIMEOUT) as http:
         out.begin()
-        response = await http.post(
-            f"{stack.portal_url}/workshops/{FOLDER}/launch",
-            data={"csrfmiddlewaretoken": learner.csrf},
-            headers={"Origin": stack.portal_url, "Referer": f"{stack.portal_url}/workshops/{FOLDER}/"},
-        )
+        response = await launch_press(stack, learner, http)
+        waits = 0
+        while response.status_code == 302 and response.headers.get("location") == f"/workshops/{FOLDER}/wait":
+            # The waiting page: what its script does (portal/static/portal/queue.js), then Launch again.
+            waits += 1
+            if waits > 100:
+                raise RuntimeError("still on the waiting page after 100 polls")
+            await queue_wait(stack, http)
+            response = await launch_press(stack, learner, http)
+        out.waited = waits
         link = response.headers.get("location", "")
         if response.status_code != 302 or not link.startswith(f"{stack.hub_url}/hub/user-redirect/git-pull?"):
             title = re.search(r"<h1[^>]*>(.*?)</h1>", response.text, re.S)
@@ -667,6 +706,7 @@ class Round:
 def round_run(stack: Stack, learners: list[Learner], *, kind: str, number: int, args) -> Round:
     """Restart the hub with kind, storm, measure memory, stop every server and the hub."""
     stack.homes_clear()
+    stack.admission_clear()
     stack.hub_start(kind, log_name=f"hub-{number}-{kind}.log")
     try:
         if args.warm_up:
@@ -712,6 +752,9 @@ def round_report(rnd: Round, number: int) -> None:
         own = [o.marks[phase] - (o.marks[previous] if previous else 0) for o in rnd.outcomes if phase in o.marks]
         print(f"  {phase:8} {len(until):3} reached at {figures(until)}; phase alone {figures(own)}: {meaning}")
         previous = phase
+    waited = [o for o in rnd.outcomes if o.waited]
+    if waited:
+        print(f"  {len(waited)} learners were sent to the waiting page first (it launched again for them)")
     for out in rnd.failed[:10]:
         print(f"  failed {out.name} at '{out.step}': {out.error or 'no result'}")
     print(f"failed={len(rnd.failed)}", flush=True)

@@ -102,13 +102,14 @@ class HubBreaker:
             self._trial = True  # cool-down over: this call is the trial
             return True
 
-    def _slot_take(self, *, wait: float | None = None) -> bool:
+    def _slot_take(self, *, wait: float | None = None, queue: int | None = None) -> bool:
         """Take a slot: at once, or after waiting in the bounded queue while the hub is healthy."""
         if self._slots.acquire(blocking=False):
             return True
         wait = self.wait if wait is None else wait
+        queue = self.queue if queue is None else queue
         with self._lock:
-            if self._failures or self._waiting >= self.queue or wait <= 0:
+            if self._failures or self._waiting >= queue or wait <= 0:
                 return False
             self._waiting += 1
         try:
@@ -134,15 +135,16 @@ class HubBreaker:
                 self._open_until = self.clock() + self.cooldown
 
     @contextmanager
-    def guard(self, *, wait: float | None = None) -> Iterator[None]:
+    def guard(self, *, wait: float | None = None, queue: int | None = None) -> Iterator[None]:
         """Run one hub call: skip it while open or when every slot is taken; record its outcome.
 
-        wait: seconds a queued call waits for a slot (default: the breaker's own). HubUnavailable
+        wait: seconds a queued call waits for a slot; queue: how many calls may be waiting for
+        one when this one arrives (defaults: the breaker's own). HubUnavailable
         raised inside counts as a failure; any other outcome (a 4xx HubError too: the hub
         answered) counts as a success.
         """
         trial = self._admit()
-        if not self._slot_take(wait=wait):
+        if not self._slot_take(wait=wait, queue=queue):
             if trial:
                 with self._lock:
                     self._trial = False
@@ -246,10 +248,12 @@ class HubClient:
         public_url: str = "",
         breaker: HubBreaker | None = None,
         breaker_wait: float | None = None,
+        breaker_queue: int | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.breaker = breaker
         self.breaker_wait = breaker_wait
+        self.breaker_queue = breaker_queue
         # The proxy's address, for requests to single-user servers (the busy-kernel check).
         self.public_url = (public_url or self.api_url.removesuffix("/hub/api")).rstrip("/")
         self.page_size = page_size
@@ -275,7 +279,7 @@ class HubClient:
         without sending anything, while this client's breaker is open)."""
         if self.breaker is None:
             return self._send(method, path, **kwargs)
-        with self.breaker.guard(wait=self.breaker_wait):
+        with self.breaker.guard(wait=self.breaker_wait, queue=self.breaker_queue):
             return self._send(method, path, **kwargs)
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -432,10 +436,10 @@ def hub_client_build(
     With neither token nor timeout told (the calls a page makes: "My server", the stop warning,
     the status page) the client uses HUB_TIMEOUT (short) and the process's circuit breaker for
     the hub. launch=True is a Launch: the same breaker, but HUB_LAUNCH_TIMEOUT both for the answer
-    and for a place in the breaker's queue (in a launch storm the hub answers a start in seconds,
-    not milliseconds, and forty learners share its slots). The culler passes its own token and
-    timeout and keeps its own back-off instead. public_url is the proxy's address, for the
-    busy-kernel check (derived from the API URL if empty).
+    and for a place in the breaker's queue, which holds HUB_LAUNCH_QUEUE launches (in a launch
+    storm the hub answers a start in seconds, not milliseconds, and forty learners share its
+    slots). The culler passes its own token and timeout and keeps its own back-off instead.
+    public_url is the proxy's address, for the busy-kernel check (derived from the API URL if empty).
     """
     # Imported here: only this factory needs Django; the client and its types work without settings.
     from django.conf import settings
@@ -453,4 +457,5 @@ def hub_client_build(
         public_url=public_url,
         breaker=breaker,
         breaker_wait=settings.HUB_LAUNCH_TIMEOUT if launch and breaker is not None else None,
+        breaker_queue=settings.HUB_LAUNCH_QUEUE if launch and breaker is not None else None,
     )

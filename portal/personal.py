@@ -81,7 +81,7 @@ def csrf_token(request: HttpRequest) -> str:
     compressed page gives BREACH nothing to learn), with the randomness read once per token.
 
     Why not get_token itself: it draws each of its 32 random characters with a separate system
-    call that releases the GIL, and under a threaded server (waitress, 16 threads) those hand-offs
+    call that releases the GIL, and under a threaded server (waitress's many threads) those hand-offs
     made a signed-in catalog page cost twice an anonymous one; here the bytes are read ahead.
     The format is Django's (a 32-char mask, then the secret shifted by it over CSRF_ALLOWED_CHARS);
     CsrfViewMiddleware checks it, and tests/catalog/test_views.py posts one back.

@@ -443,12 +443,15 @@ PAGE_CACHE_MAX_PAGE_BYTES = 2 * 1024 * 1024
 # The hub's circuit breaker (portal.hub.HubBreaker), per process: after this many failed page
 # calls in a row the hub is not asked for HUB_BREAKER_COOLDOWN seconds ("hub unavailable" at
 # once). At most HUB_PAGE_CONCURRENCY page calls are with the hub at a time and, while it is
-# healthy, HUB_PAGE_QUEUE more wait for a slot (HUB_TIMEOUT at most): together fewer than the
-# web server's threads (portal.webserver.THREADS), so some always serve the catalog.
+# healthy, HUB_PAGE_QUEUE more wait for a slot (HUB_TIMEOUT at most), HUB_LAUNCH_QUEUE if they
+# are launches (HUB_LAUNCH_TIMEOUT at most: forty learners pressing Launch at once queue for the
+# hub rather than bounce to the waiting page): together fewer than the web server's threads
+# (portal.webserver.THREADS), so some always serve the catalog.
 HUB_BREAKER_FAILURES = 3
 HUB_BREAKER_COOLDOWN = 30.0
 HUB_PAGE_CONCURRENCY = 8
 HUB_PAGE_QUEUE = 4
+HUB_LAUNCH_QUEUE = 16
 # Waiting-list keys in Redis live under this prefix.
 ADMISSION_PREFIX = "portal:admission:"
 # GitHub refuses to send payloads over 25 MB, so no genuine delivery is bigger

@@ -29,9 +29,10 @@ CONNECTION_LIMIT = 400
 MAX_REQUEST_BODY_BYTES = 26 * 1024 * 1024
 MAX_REQUEST_HEADER_BYTES = 64 * 1024
 # Worker threads: requests being answered at once (the I/O thread holds every other connection).
-# More than the hub calls pages may have waiting (HUB_PAGE_CONCURRENCY + HUB_PAGE_QUEUE = 12 in
-# settings), so a hanging hub always leaves threads for the catalog.
-THREADS = 16
+# More than the hub calls may have waiting (HUB_PAGE_CONCURRENCY + HUB_LAUNCH_QUEUE = 24 in
+# settings: a launch storm), so a hanging hub always leaves threads for the catalog. Threads
+# waiting on the hub cost no CPU; the catalog's own work is bound by the GIL either way.
+THREADS = 32
 
 
 def serve_options(*, listen: str, threads: int, trusted_proxy: str = "") -> dict:

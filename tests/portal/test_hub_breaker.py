@@ -174,7 +174,7 @@ def test_a_launch_waits_for_a_slow_hub_where_a_page_gives_up(settings, workshop,
 def test_past_the_hubs_slots_a_launch_gets_a_place_not_an_error(settings, workshop, frozen_hub: FrozenHub):
     """Every slot with a healthy hub taken and its queue full: the learner is sent to the waiting
     page at once (it launches again by itself), not shown "hub unavailable"."""
-    settings.HUB_PAGE_CONCURRENCY, settings.HUB_PAGE_QUEUE = 1, 0
+    settings.HUB_PAGE_CONCURRENCY, settings.HUB_PAGE_QUEUE, settings.HUB_LAUNCH_QUEUE = 1, 0, 0
     settings.ADMISSION_PREFIX = f"test-busyhub-{uuid.uuid4().hex[:8]}:"
     first, second = Client(), Client()
     first.force_login(User.objects.create(username="ada"))
