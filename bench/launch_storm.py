@@ -48,6 +48,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import re
 import secrets
 import shutil
@@ -146,6 +147,7 @@ class Outcome:
     kernel: str = ""
     started: float = 0.0
     waited: int = 0  # times the portal sent them to the waiting page first
+    busy: int = 0  # times the portal said the hub was busy (its page launched again)
 
     def begin(self) -> None:
         """The learner presses Launch now."""
@@ -594,15 +596,16 @@ async def learner_storm(stack: Stack, learner: Learner, out: Outcome, *, press_a
     async with httpx.AsyncClient(cookies=learner.cookies, timeout=HTTP_TIMEOUT) as http:
         out.begin()
         response = await launch_press(stack, learner, http)
-        waits = 0
-        while response.status_code == 302 and response.headers.get("location") == f"/workshops/{FOLDER}/wait":
-            # The waiting page: what its script does (portal/static/portal/queue.js), then Launch again.
-            waits += 1
-            if waits > 100:
-                raise RuntimeError("still on the waiting page after 100 polls")
-            await queue_wait(stack, http)
+        for _ in range(100):  # what the waiting page's script does (portal/static/portal/queue.js)
+            if response.status_code == 302 and response.headers.get("location") == f"/workshops/{FOLDER}/wait":
+                out.waited += 1  # a place in the waiting list: poll it, then Launch again
+                await queue_wait(stack, http)
+            elif response.status_code == 503 and 'data-status="busy"' in response.text:
+                out.busy += 1  # every slot with the hub taken: Launch again in 2-3 s
+                await asyncio.sleep(2 + random.random())
+            else:
+                break
             response = await launch_press(stack, learner, http)
-        out.waited = waits
         link = response.headers.get("location", "")
         if response.status_code != 302 or not link.startswith(f"{stack.hub_url}/hub/user-redirect/git-pull?"):
             title = re.search(r"<h1[^>]*>(.*?)</h1>", response.text, re.S)
@@ -752,9 +755,10 @@ def round_report(rnd: Round, number: int) -> None:
         own = [o.marks[phase] - (o.marks[previous] if previous else 0) for o in rnd.outcomes if phase in o.marks]
         print(f"  {phase:8} {len(until):3} reached at {figures(until)}; phase alone {figures(own)}: {meaning}")
         previous = phase
-    waited = [o for o in rnd.outcomes if o.waited]
-    if waited:
-        print(f"  {len(waited)} learners were sent to the waiting page first (it launched again for them)")
+    waited, busy = [o for o in rnd.outcomes if o.waited], [o for o in rnd.outcomes if o.busy]
+    if waited or busy:
+        print(f"  {len(waited)} learners were sent to the waiting page first, {len(busy)} were told the hub "
+              "was busy (each page launched again by itself)")  # fmt: skip
     for out in rnd.failed[:10]:
         print(f"  failed {out.name} at '{out.step}': {out.error or 'no result'}")
     print(f"failed={len(rnd.failed)}", flush=True)
@@ -775,7 +779,14 @@ def main() -> None:
     parser.add_argument("--learners", type=int, default=40, help="learners pressing Launch within one second")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of each spawner, alternating local, fork")
     parser.add_argument("--timeout", type=float, default=300, help="seconds a round may take (then: failed)")
-    parser.add_argument("--portal-workers", type=int, default=4, help="unused: the portal runs its production server")
+    parser.add_argument("--portal-workers", type=int, default=4, help="gunicorn workers, with --portal-server gunicorn")
+    parser.add_argument(
+        "--portal-server",
+        choices=("production", "gunicorn"),
+        default="production",
+        help="the portal's server: its production one (waitress), or gunicorn's sync workers",
+    )
+    parser.add_argument("--kinds", default="local,fork", help="spawners to run, in order (default: both)")
     parser.add_argument("--warm-up", action=argparse.BooleanOptionalAction, default=True,
                         help="start and stop one server before each storm (default: yes)")  # fmt: skip
     parser.add_argument("--logs", type=Path, help="copy the hub, fork server and portal logs to this folder")
@@ -800,7 +811,7 @@ def main() -> None:
                     stack.hub_stop()
                 print(f"{len(learners)} learners signed in; rounds of {args.timeout:.0f} s at most", flush=True)
                 for _ in range(args.rounds):
-                    for kind in KINDS:
+                    for kind in [k for k in args.kinds.split(",") if k in KINDS]:
                         number = len(rounds) + 1
                         rnd = round_run(stack, learners, kind=kind, number=number, args=args)
                         rounds.append(rnd)
@@ -820,6 +831,10 @@ def main() -> None:
     by_kind = {kind: [r for r in rounds if r.kind == kind] for kind in KINDS}
     stats = {}
     for kind, label in KINDS.items():
+        if not by_kind[kind]:
+            print(f"{kind}: not run (--kinds)")
+            stats[label] = dict.fromkeys(("p50", "p95", "cell_p95", "pss"), float("nan"))
+            continue
         notebook = censored(by_kind[kind], "notebook_s", args.timeout)
         cell = censored(by_kind[kind], "cell_s", args.timeout)
         stats[label] = {

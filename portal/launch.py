@@ -11,7 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from catalog.models import Workshop
 from hubconfig.labhandoff import LAB_OPTION, lab_handoff_seal
 from portal import admission
-from portal.hub import HubBusy, HubError, HubFull, hub_client_build, servers_occupied, service_token
+from portal.hub import HubError, HubFull, hub_client_build, servers_occupied, service_token
 from portal.lab import LabError, LabGrant, PoolExhausted, lab_grant, lab_release, pools_free
 from portal.lab_crypto import LabKeyInvalid, LabKeyMissing
 from portal.launch_links import launch_url_build, puller_repo_url
@@ -131,19 +131,14 @@ def workshop_launch(*, user: AbstractBaseUser, workshop: Workshop) -> str:
     """Start the learner's server (the hub shows its progress), record it, return the link.
 
     Raise KernelUnavailable, before asking the hub for anything, when the workshop needs a
-    kernel the hub does not offer (settings.HUB_KERNELS); MustWait when the host is full or the
-    hub is busy with other launches (the waiting page launches again by itself).
+    kernel the hub does not offer (settings.HUB_KERNELS); MustWait when the host (or the lab's
+    pool) is full; HubBusy when every slot with the hub is taken by other launches (not a place in
+    the waiting list: that would hold everyone behind it; the page launches again in a moment).
     """
     if workshop.kernels_unavailable:
         raise KernelUnavailable(workshop.kernels_unavailable)
     url = workshop_launch_url(workshop=workshop)
-    name = user.get_username()
-    try:
-        return _launch(user=user, name=name, workshop=workshop, url=url)
-    except HubBusy:
-        # Healthy but saturated (every slot with the hub taken): a place in the waiting list,
-        # admitted on its next poll as soon as there is room, instead of an error page.
-        raise _must_wait(admission.queue_join(user=name, workshop=workshop.slug)) from None
+    return _launch(user=user, name=user.get_username(), workshop=workshop, url=url)
 
 
 def _launch(*, user: AbstractBaseUser, name: str, workshop: Workshop, url: str) -> str:

@@ -12,9 +12,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from catalog.selectors import workshop_visible_or_404
-from portal import launch
-from portal.hub import HubError, HubFull, HubUnavailable
+from portal import admission, launch
+from portal.hub import HubBusy, HubError, HubFull, HubUnavailable
 from portal.views import hub_problem
+
+BUSY = "busy"  # the waiting page's state for a launch the hub had no slot for yet
 
 
 @require_POST
@@ -55,6 +57,17 @@ def workshop_launch(request: HttpRequest, slug: str) -> HttpResponse:
         )
     except HubFull:
         return redirect("launch_wait", slug=workshop.slug)
+    except HubBusy:
+        # A launch storm fills every slot with a healthy hub: this page submits Launch again in
+        # a moment (queue.js), without taking a place that would hold up the learners behind.
+        busy = render(
+            request,
+            "portal/waiting.html",
+            {"workshop": workshop, "ticket": admission.Ticket(status=BUSY, workshop=workshop.slug)},
+            status=503,
+        )
+        busy["Retry-After"] = "3"
+        return busy
     except HubUnavailable:
         return hub_problem(
             request,

@@ -50,8 +50,9 @@ def _renew(lock: redis.lock.Lock, *, lease: float, until: float, stop: threading
 
 
 @contextmanager
-def redis_lock(key: str, *, timeout: float, wait: float) -> Iterator[None]:
-    """Hold the Redis lock key for at most timeout seconds, waiting up to wait seconds for it.
+def redis_lock(key: str, *, timeout: float, wait: float, poll: float = 0.1) -> Iterator[None]:
+    """Hold the Redis lock key for at most timeout seconds, waiting up to wait seconds for it
+    (asking Redis every poll seconds while another holds it).
 
     The lease is LOCK_LEASE_SECONDS (or timeout if shorter), renewed by a heartbeat thread while
     the block runs: a holder that dies frees the key within one lease. Raise LockBusy if another
@@ -59,7 +60,7 @@ def redis_lock(key: str, *, timeout: float, wait: float) -> Iterator[None]:
     """
     lease = max(1.0, min(float(settings.LOCK_LEASE_SECONDS), timeout))
     # thread_local=False: the heartbeat thread renews with the token the acquiring thread got.
-    lock = redis_client().lock(key, timeout=lease, blocking_timeout=wait, thread_local=False)
+    lock = redis_client().lock(key, timeout=lease, sleep=poll, blocking_timeout=wait, thread_local=False)
     if not lock.acquire(blocking=wait > 0):
         raise LockBusy(key)
     stop = threading.Event()

@@ -31,6 +31,7 @@
 
   var initial = box.getAttribute("data-status");
   if (initial === "go") { launch(); }
+  else if (initial === "busy") { setTimeout(launch, 2000 + Math.random() * 1000); }
   else if (initial === "degraded") { setTimeout(launch, 15000); }
   else if (initial === "wait") { setTimeout(poll, delay); }
 })();
