@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from django.conf import settings as django_settings
 from django.db import connection
 
 from tests.celeryworker import celery_worker
@@ -60,7 +61,7 @@ def world(tmp_path_factory, django_db_setup, django_db_blocker, live_server) -> 
         "GITHUB_REPOSITORY": REPOSITORY,
         "GITHUB_SECONDS_BETWEEN_WRITES": "0",
         "PORTAL_URL": url,
-        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+        "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,  # where the live portal queues its tasks
     }
     try:
         with celery_worker(env=env, log_path=root / "worker.log", name="test-github"):
