@@ -10,6 +10,7 @@ import pwd
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -166,19 +167,32 @@ c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 180
 
 
+_lab_opened = labhandoff.OpenedOnce()
+
+
 def lab_pre_spawn(spawner) -> None:
     """Put the learner's lab (sealed by the portal in user_options: hubconfig/labhandoff.py) into
-    their server's environment; a server started without one (or with one that does not open)
-    gets none of a previous start's. The server opens either way."""
+    their server's environment; a server started without one (or with one that does not open:
+    another user's, expired, already opened once) gets none of a previous start's. The grant is
+    removed from the stored user_options once read: JupyterHub reuses them for a start that gives
+    none (the hub's own Start button), which must not bring back a lab released since."""
     previous = getattr(spawner, "_portal_lab_names", ())
     environment = {k: v for k, v in spawner.environment.items() if k not in previous}
-    sealed = (spawner.user_options or {}).get(labhandoff.LAB_OPTION)
+    options = dict(spawner.user_options or {})
+    sealed = options.pop(labhandoff.LAB_OPTION, None)
     lab: dict[str, str] = {}
     if sealed:
         try:
-            lab = labhandoff.lab_environment(labhandoff.lab_handoff_open(sealed=sealed, service_token=portal_token))
+            grant = labhandoff.lab_handoff_open(sealed=sealed, service_token=portal_token, user=spawner.user.name)
+            if not _lab_opened.first(grant.get("session"), now=time.monotonic()):
+                raise labhandoff.LabHandoffInvalid("the lab grant was opened before (a start that reused it)")
+            lab = labhandoff.lab_environment(grant)
         except labhandoff.LabHandoffInvalid as error:
             spawner.log.warning("lab of %s not applied: %s", spawner.user.name, error)
+        spawner.user_options = options
+        if spawner.orm_spawner is not None:
+            spawner.orm_spawner.user_options = options
+            spawner.db.commit()
     spawner.environment = {**environment, **lab}
     spawner._portal_lab_names = tuple(lab)
 

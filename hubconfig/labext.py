@@ -49,6 +49,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,10 +70,17 @@ from hubconfig import processes
 ENV_SERVICES = "PORTAL_LAB_SERVICES"
 ENV_VALUES = "PORTAL_LAB_VALUES"
 ENV_DIR = "PORTAL_LAB_DIR"
+# Where the services' states are reported (the portal's /lab/report), with the server's own token:
+# the portal never sends a token to a learner's server (a learner could read it there).
+ENV_REPORT = "PORTAL_LAB_REPORT_URL"
+# "0": the workshop's files are not templates (the catalog found no template name in them):
+# portal-lab/fill then only moves the services into the folder, and rewrites nothing.
+ENV_FILL = "PORTAL_LAB_FILL"
+REPORT_TIMEOUT = 5.0
 # What a lab service does not inherit from the server's environment: the grant itself and the
 # server's hub token (a third-party emulator has no use for them; it may log its environment).
 # JUPYTERHUB_SERVICE_PREFIX stays: the spawner's stop finds the learner's processes by it.
-SERVICE_ENV_DROP = frozenset({ENV_SERVICES, ENV_VALUES, "JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN"})
+SERVICE_ENV_DROP = frozenset({ENV_SERVICES, ENV_VALUES, ENV_REPORT, "JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN"})
 
 MAX_SERVICES = 5
 NAME = re.compile(r"[a-z][a-z0-9-]{0,30}")
@@ -288,6 +296,31 @@ class Lab:
                 return  # about an earlier run of the service (restarted since)
             service.state, service.reason = "failed", reason
         log.warning("Portal lab: %s failed: %s", service.name, reason)
+        self.report()
+
+    def report(self) -> None:
+        """Tell the portal the services' states (PORTAL_LAB_REPORT_URL, authenticated with this
+        server's own hub token, which the portal checks with the hub), in a thread; best effort:
+        a report that does not arrive leaves the portal saying "starting"."""
+        url, token = os.environ.get(ENV_REPORT, ""), os.environ.get("JUPYTERHUB_API_TOKEN", "")
+        if not url.startswith(("http://", "https://")) or not token or not self.services:
+            return
+        body = json.dumps({"services": self.status()}).encode()
+
+        def send() -> None:
+            request = urllib.request.Request(  # noqa: S310 - http(s) checked above
+                url,
+                data=body,
+                method="POST",
+                headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=REPORT_TIMEOUT) as answer:  # noqa: S310 - http(s) checked
+                    answer.read(1024)
+            except (OSError, ValueError) as error:
+                log.warning("Portal lab: the report to the portal failed: %s", type(error).__name__)
+
+        threading.Thread(target=send, name="portal-lab-report", daemon=True).start()
 
     def _probe(self, service: Service) -> bool:
         try:
@@ -319,6 +352,7 @@ class Lab:
                     if service.proc is proc:
                         service.state, service.reason = "ready", ""
                 log.info("Portal lab: %s is ready", service.name)
+                self.report()
                 return
             if time.monotonic() > deadline:
                 what = f"answer on {service.ready}" if service.ready else f"accept connections on port {service.port}"
@@ -667,8 +701,18 @@ class FillHandler(JupyterHandler):
             folder = folder_resolve(filler.root, self.get_query_argument("dir", ""))
         except Refused as refused:
             raise web.HTTPError(400, str(refused)) from None
+        granted = os.environ.get(ENV_DIR, "").strip("/")
+        asked = self.get_query_argument("dir", "").strip("/")
         if folder is None:
-            self.log.info("Portal lab: nothing to fill, no folder %r", self.get_query_argument("dir", ""))
+            self.log.info("Portal lab: nothing to fill, no folder %r", asked)
+        elif not granted or asked != granted:
+            # Only the folder of the workshop this server was launched for, and only if the
+            # launch granted values: a link to another folder (a learner's own project, hidden
+            # settings) must never rewrite its files.
+            self.log.warning("Portal lab: fill refused for %r (this server's workshop: %r)", asked, granted)
+        elif os.environ.get(ENV_FILL, "1") != "1":
+            lab: Lab = self.settings["portal_lab"]
+            await IOLoop.current().run_in_executor(None, lab.relocate, folder)
         else:
             report = await IOLoop.current().run_in_executor(None, filler.fill, folder)
             for line in report.skipped:

@@ -11,8 +11,12 @@ after HANDOFF_TTL seconds, so user_options replayed later (a server restarted fr
 page) start the server without a lab whose lease was released since.
 
 Grant shape (what `lab_handoff_seal` takes and `lab_handoff_open` returns):
-``{"env": {NAME: str}, "services": [{"name", "command", "port", "url", "web", "ready"}],
-"values": {NAME: str}, "dir": "<folder of the workshop in the learner's home>"}``.
+``{"user": name, "session": id, "env": {NAME: str}, "services": [{"name", "command", "port",
+"url", "web", "ready"}], "values": {NAME: str}, "dir": "<folder of the workshop in the learner's
+home>", "report_url": "<the portal's /lab/report>"}``. A grant opens for its own user only, and
+once (the hub's hook remembers the sessions it opened, and removes the grant from the stored
+user_options): JupyterHub reuses a server's last user_options when a start gives none, which
+would otherwise hand a released lease to a restarted server.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ LAB_OPTION = "lab"  # the user_options key
 HANDOFF_TTL = 600  # seconds a sealed grant opens after the Launch (the hub's start_timeout is 120)
 # Environment variables the learner's server reads (hubconfig/labext.py).
 ENV_SERVICES, ENV_VALUES, ENV_DIR = "PORTAL_LAB_SERVICES", "PORTAL_LAB_VALUES", "PORTAL_LAB_DIR"
-LAB_ENV_NAMES = (ENV_SERVICES, ENV_VALUES, ENV_DIR)
+ENV_REPORT, ENV_FILL = "PORTAL_LAB_REPORT_URL", "PORTAL_LAB_FILL"
+LAB_ENV_NAMES = (ENV_SERVICES, ENV_VALUES, ENV_DIR, ENV_REPORT, ENV_FILL)
 _MAX_SEALED = 64 * 1024  # bytes: a grant is a few hundred; anything bigger is not ours
 
 
@@ -52,8 +57,9 @@ def lab_handoff_seal(*, grant: Mapping[str, Any], service_token: str) -> str:
     return _fernet(service_token).encrypt(json.dumps(grant, separators=(",", ":")).encode()).decode()
 
 
-def lab_handoff_open(*, sealed: str, service_token: str, ttl: int = HANDOFF_TTL) -> dict[str, Any]:
-    """Open a sealed grant; raise LabHandoffInvalid (never the grant's content in the message)."""
+def lab_handoff_open(*, sealed: str, service_token: str, user: str, ttl: int = HANDOFF_TTL) -> dict[str, Any]:
+    """Open a sealed grant for user; raise LabHandoffInvalid (never the grant's content in the
+    message) if it is forged, expired, malformed or another user's."""
     if not isinstance(sealed, str) or len(sealed) > _MAX_SEALED:
         raise LabHandoffInvalid("not a sealed lab grant")
     try:
@@ -62,6 +68,8 @@ def lab_handoff_open(*, sealed: str, service_token: str, ttl: int = HANDOFF_TTL)
         raise LabHandoffInvalid("the lab grant is forged, for another portal, or older than its TTL") from None
     if not isinstance(grant, dict):
         raise LabHandoffInvalid("the lab grant is not a mapping")
+    if grant.get("user") != user:
+        raise LabHandoffInvalid("the lab grant is another user's")
     return grant
 
 
@@ -75,12 +83,40 @@ def lab_environment(grant: Mapping[str, Any]) -> dict[str, str]:
     env = {
         str(k): str(v)
         for k, v in dict(grant.get("env") or {}).items()
-        if str(k).isidentifier() and not str(k).upper().startswith(_RESERVED_PREFIXES) and str(k) not in LAB_ENV_NAMES
+        if str(k).isidentifier()
+        and not str(k).upper().startswith(_RESERVED_PREFIXES)
+        and str(k).upper() not in _RESERVED_NAMES
+        and str(k) not in LAB_ENV_NAMES
     }
     env[ENV_SERVICES] = json.dumps(list(grant.get("services") or []))
     env[ENV_VALUES] = json.dumps(dict(grant.get("values") or {}))
     env[ENV_DIR] = str(grant.get("dir") or "")
+    env[ENV_FILL] = "1" if grant.get("fill", True) else "0"
+    report = str(grant.get("report_url") or "")
+    if report.startswith(("http://", "https://")):
+        env[ENV_REPORT] = report
     return env
 
 
-_RESERVED_PREFIXES = ("PATH", "PYTHON", "LD_", "JUPYTER", "JPY_", "HOME", "USER", "SHELL", "PIP_", "MEM_")
+_RESERVED_PREFIXES = (
+    "PATH", "PYTHON", "LD_", "JUPYTER", "JPY_", "HOME", "USER", "SHELL", "PIP_", "MEM_", "GIT_", "NODE_",
+    "IPYTHON", "XDG_", "PORTAL_", "SSL_", "REQUESTS_CA", "CURL_CA",
+)  # fmt: skip
+_RESERVED_NAMES = frozenset({"ENV", "BASH_ENV", "KUBECONFIG", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "TMPDIR"})
+
+
+class OpenedOnce:
+    """The grant sessions a hub process has opened, each remembered for HANDOFF_TTL seconds
+    (after which its grant no longer opens anyway): a second start with the same grant gets no lab."""
+
+    def __init__(self) -> None:
+        self._opened: dict[str, float] = {}
+
+    def first(self, session: object, *, now: float) -> bool:
+        """Record session as opened at now (monotonic seconds); tell whether it was the first time."""
+        self._opened = {k: t for k, t in self._opened.items() if now - t < HANDOFF_TTL}
+        key = str(session)
+        if key in self._opened:
+            return False
+        self._opened[key] = now
+        return True

@@ -373,15 +373,16 @@ class HubClient:
             raise HubError(f"kernels of {name}/{server}: {response.status_code}")
         return any(k.get("execution_state") == "busy" for k in response.json())
 
-    def lab_status(self, *, name: str) -> list[dict[str, Any]]:
-        """Return the lab services of a user's server as it reports them (`portal-lab/status` of
-        hubconfig/labext.py through the hub's proxy; needs access:servers, the culler's token):
-        [{"name", "port", "state": "starting|ready|failed", "reason"}]."""
-        response = self._request("GET", f"{self.public_url}/user/{quote(name, safe='')}/portal-lab/status")
+    def whoami(self) -> str:
+        """Return the name of the user this client's token belongs to (any token may ask:
+        GET /hub/api/user); HubError when the hub does not accept the token."""
+        response = self._request("GET", "/user")
         if response.status_code != 200:
-            raise HubError(f"lab status of {name}: {response.status_code}")
-        services = response.json().get("services", [])
-        return [s for s in services if isinstance(s, dict)] if isinstance(services, list) else []
+            raise HubError(f"GET /user: {response.status_code}")
+        name = response.json().get("name")
+        if not isinstance(name, str) or not name:
+            raise HubError("GET /user: no name")
+        return name
 
 
 class _ServerState(Protocol):

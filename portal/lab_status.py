@@ -1,28 +1,57 @@
-"""After a launch: ask the learner's server how their lab's services started, and record it.
+"""How a learner's lab services started, as their server reports it, recorded on their LabSession.
 
-The learner's server starts the services itself (hubconfig/labext.py) and reports them at
-`portal-lab/status`; the portal reads that with the culler's token (the one portal token with
-access:servers) and records the outcome on the LabSession: "My server" shows it to the learner,
-and the admin keeps it for staff. No secret is read or written here (the status carries names,
-ports, states and reasons only).
+The learner's server starts the services itself (hubconfig/labext.py) and POSTs their states to
+the portal's `/lab/report` with the server's own hub token, which the hub identifies (GET
+/hub/api/user): a server reports for its own learner only, and the portal never sends a token of
+its own to a learner's server (a learner could read it there). "My server" shows the outcome, the
+admin keeps it for staff. No secret is read or written here: a report carries names, ports,
+states and reasons only, each bounded.
 """
 
 from __future__ import annotations
 
 import logging
 
-from django.conf import settings
+from django.contrib.auth import get_user_model
 
-from portal.hub import HubError, hub_client_build, service_token
 from portal.lab import lab_session_status_set
 from portal.models import LabSession
 
 log = logging.getLogger(__name__)
 
-# The check is repeated every CHECK_EVERY seconds, CHECK_TIMES times at most (labext gives each
-# service 30 s to be ready), by a task that queues itself again: no worker waits meanwhile.
-CHECK_EVERY = 3
-CHECK_TIMES = 30
+REPORT_MAX_BYTES = 16 * 1024  # a report of five services is a few hundred bytes
+REPORT_MAX_SERVICES = 20
+REASON_MAX_CHARS = 300
+
+
+class ReportInvalid(ValueError):
+    """A report that is not a list of services' states."""
+
+
+def report_services(body: object) -> list[dict]:
+    """Return the services of a report ({"services": [{"name", "state", "reason", ...}]}), each
+    reduced to printable, bounded name, state and reason; ReportInvalid otherwise."""
+    services = body.get("services") if isinstance(body, dict) else None
+    if not isinstance(services, list) or len(services) > REPORT_MAX_SERVICES:
+        raise ReportInvalid("a report is {'services': [...]}")
+    clean = []
+    for item in services:
+        if not isinstance(item, dict) or item.get("state") not in ("starting", "ready", "failed"):
+            raise ReportInvalid("each service has a state: starting, ready or failed")
+        clean.append(
+            {
+                "name": _printable(item.get("name"), 40),
+                "state": item["state"],
+                "reason": _printable(item.get("reason"), REASON_MAX_CHARS),
+            }
+        )
+    return clean
+
+
+def _printable(value: object, limit: int) -> str:
+    """Return value as one line of printable text (a learner's server wrote it), at most limit chars."""
+    text = value if isinstance(value, str) else ""
+    return "".join(ch if ch.isprintable() else " " for ch in text)[:limit]
 
 
 def lab_outcome(services: list[dict]) -> tuple[str, str]:
@@ -36,29 +65,15 @@ def lab_outcome(services: list[dict]) -> tuple[str, str]:
     return LabSession.Status.STARTING, ""
 
 
-def lab_status_check(*, session_id: int, last: bool) -> str:
-    """Ask the learner's server once how its lab started; record a final outcome (ready, failed;
-    on the last try "starting" becomes failed) and return the status ("gone" when the session
-    ended meanwhile, "starting" when the caller should ask again)."""
-    session = LabSession.objects.select_related("user").filter(pk=session_id, ended_at__isnull=True).first()
+def lab_report(*, name: str, services: list[dict]) -> str:
+    """Record the reported states on name's active lab session; return its status ("gone" when
+    the learner has none)."""
+    user = get_user_model().objects.filter(**{get_user_model().USERNAME_FIELD: name}).first()
+    session = LabSession.objects.filter(user=user, ended_at__isnull=True).first() if user else None
     if session is None:
         return "gone"
-    if not session.services:
-        lab_session_status_set(session_id=session_id, status=LabSession.Status.READY)
-        return LabSession.Status.READY
-    name = session.user.get_username()
-    token = service_token(configured=settings.CULLER_SERVICE_TOKEN, path=settings.CULLER_SERVICE_TOKEN_FILE)
-    with hub_client_build(token=token, timeout=settings.CULL_TIMEOUT, public_url=settings.HUB_URL) as hub:
-        try:
-            status, error = lab_outcome(hub.lab_status(name=name))
-        except HubError as failure:  # the server is not up yet (503 from the proxy), or gone
-            status, error = LabSession.Status.STARTING, str(failure)
-    if status == LabSession.Status.STARTING:
-        if not last:
-            return status
-        status = LabSession.Status.FAILED
-        error = f"the lab did not report ready within {CHECK_EVERY * CHECK_TIMES} s ({error or 'still starting'})"
+    status, error = lab_outcome(services)
     if status == LabSession.Status.FAILED:
-        log.warning("lab of %s (%s): %s", name, session.workshop, error)
-    lab_session_status_set(session_id=session_id, status=status, error=error)
+        log.warning("lab of %s (%s): %s", name, session.workshop, error.replace("\n", " "))
+    lab_session_status_set(session_id=session.pk, status=status, error=error)
     return status

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.urls import reverse
 
 from catalog.models import Workshop
 from hubconfig.labhandoff import LAB_OPTION, lab_handoff_seal
@@ -17,7 +18,7 @@ from portal.lab_crypto import LabKeyInvalid, LabKeyMissing
 from portal.launch_links import launch_url_build, puller_repo_url
 from portal.models import LabSession, Launch
 from portal.my_server import server_status_forget
-from portal.tasks import lab_status_check_task, servers_cull_task
+from portal.tasks import servers_cull_task
 
 log = logging.getLogger(__name__)
 
@@ -95,21 +96,27 @@ def _launch_repo() -> str:
     return puller_repo_url(configured="", source=settings.CATALOG_SOURCE)
 
 
-def _lab_options(*, grant: LabGrant | None, workshop: Workshop) -> dict | None:
-    """Return the user_options that hand the learner's lab to the hub, sealed
-    (hubconfig/labhandoff.py), or None without a lab."""
+def _start_options(*, user: AbstractBaseUser, grant: LabGrant | None, workshop: Workshop) -> dict:
+    """Return the user_options for the start: the workshop, and the learner's lab sealed for the
+    hub (hubconfig/labhandoff.py). Never empty: the hub reuses a server's last options for a
+    start that gives none."""
+    options: dict = {"workshop": workshop.slug}
     if grant is None:
-        return None
-    sealed = lab_handoff_seal(
+        return options
+    options[LAB_OPTION] = lab_handoff_seal(
         grant={
+            "user": user.get_username(),
+            "session": grant.session_id,
             "env": dict(grant.env),
             "services": grant.services,
             "values": dict(grant.values),
             "dir": f"{settings.LAUNCH_TARGET_DIR}/{workshop.folder}".strip("/"),
+            "report_url": f"{settings.PORTAL_URL.rstrip('/')}{reverse('lab_report')}",
+            "fill": bool(workshop.template_placeholders),  # its files hold template names
         },
         service_token=service_token(configured=settings.HUB_SERVICE_TOKEN, path=settings.HUB_SERVICE_TOKEN_FILE),
     )
-    return {LAB_OPTION: sealed}
+    return options
 
 
 def _cull_soon() -> None:
@@ -172,7 +179,7 @@ def _launch(*, user: AbstractBaseUser, name: str, workshop: Workshop, url: str) 
                 log.error("lab of %s for %s not granted: %s", workshop.slug, name, type(error).__name__)
                 raise LabUnavailable(str(error)) from error
             try:
-                hub.server_start(name=name, user_options=_lab_options(grant=grant, workshop=workshop))
+                hub.server_start(name=name, user_options=_start_options(user=user, grant=grant, workshop=workshop))
             except HubFull:
                 # The hub's active_server_limit (the backstop) said no: a place, not an error.
                 _start_undo(user=user, name=name, granted=grant is not None)
@@ -181,8 +188,6 @@ def _launch(*, user: AbstractBaseUser, name: str, workshop: Workshop, url: str) 
                 _start_undo(user=user, name=name, granted=grant is not None)
                 raise
             admission.turn_settle(user=name)
-            if grant is not None:
-                _lab_check_soon(user=user, session_id=grant.session_id)
     Launch.objects.create(user=user, workshop=workshop, folder=workshop.folder, title=workshop.title)
     server_status_forget(user=user)
     return url
@@ -193,14 +198,6 @@ def _start_undo(*, user: AbstractBaseUser, name: str, granted: bool) -> None:
     admission.turn_release(user=name)
     if granted:
         lab_release(user=user, reason="server not started")
-
-
-def _lab_check_soon(*, user: AbstractBaseUser, session_id: int) -> None:
-    """Queue the check of the lab's services once the server is up (its outcome shows on My server)."""
-    try:
-        lab_status_check_task.apply_async(kwargs={"session_id": session_id}, countdown=5)
-    except Exception as error:  # noqa: BLE001 - a missing broker must not fail a launch
-        log.warning("could not queue the lab check: %s", error)
 
 
 def queue_ticket(*, user: AbstractBaseUser) -> admission.Ticket:

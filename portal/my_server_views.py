@@ -3,14 +3,19 @@ credentials: thin views over portal.my_server and portal.lab."""
 
 from __future__ import annotations
 
+import json
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
-from portal.hub import HubError
+from portal import lab_status
+from portal.hub import HubError, HubUnavailable, hub_client_build
 from portal.lab import lab_credentials_read, lab_panel
 from portal.my_server import (
     CannotExtend,
@@ -97,3 +102,33 @@ def my_server_extend(request: HttpRequest) -> HttpResponse:
     else:
         messages.success(request, f"Your server may now run {seconds // 60} more minutes.")
     return redirect("my_server")
+
+
+@csrf_exempt  # a learner's server posts it, authenticated by its own hub token (no cookie)
+@require_POST
+def lab_report(request: HttpRequest) -> HttpResponse:
+    """Record how a learner's lab services started, as their server reports it (hubconfig/labext.py).
+
+    Authorization: the server's own token (`token <JUPYTERHUB_API_TOKEN>`), identified by the hub:
+    a server reports for its own learner only. 204 recorded, 400 not a report, 401 no or an
+    unknown token, 404 no active lab, 503 the hub cannot say who it is.
+    """
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() not in ("token", "bearer") or not token.strip():
+        return JsonResponse({"error": "A server's hub token is needed."}, status=401)
+    if len(request.body) > lab_status.REPORT_MAX_BYTES:
+        return JsonResponse({"error": "The report is too large."}, status=400)
+    try:
+        services = lab_status.report_services(json.loads(request.body))
+    except (ValueError, lab_status.ReportInvalid):
+        return JsonResponse({"error": "Not a lab report."}, status=400)
+    try:
+        with hub_client_build(token=token.strip(), timeout=settings.HUB_TIMEOUT) as hub:
+            name = hub.whoami()
+    except HubUnavailable:
+        return JsonResponse({"error": "The notebook hub is unavailable."}, status=503)
+    except HubError:
+        return JsonResponse({"error": "The hub does not know this token."}, status=401)
+    if lab_status.lab_report(name=name, services=services) == "gone":
+        return JsonResponse({"error": "No active lab."}, status=404)
+    return HttpResponse(status=204)

@@ -38,15 +38,3 @@ def lab_lease_reset_task(*, lease_id: int) -> str:
     from portal.lab_reset import lease_reset  # in the body, as above
 
     return lease_reset(lease_id=lease_id, now=timezone.now())
-
-
-@shared_task(bind=True, soft_time_limit=30, time_limit=60, ignore_result=True, max_retries=None)
-def lab_status_check_task(self, *, session_id: int) -> str:
-    """Record how a launched lab's services started (ready, or failed and why); while they are
-    still starting, ask again in CHECK_EVERY seconds (CHECK_TIMES in all) without holding a worker."""
-    from portal.lab_status import CHECK_EVERY, CHECK_TIMES, lab_status_check  # in the body, as above
-
-    status = lab_status_check(session_id=session_id, last=self.request.retries + 1 >= CHECK_TIMES)
-    if status == "starting":
-        raise self.retry(countdown=CHECK_EVERY)
-    return status

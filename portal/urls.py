@@ -30,6 +30,7 @@ urlpatterns = [
     path("me/server/stop", my_server_views.my_server_stop, name="my_server_stop"),
     path("me/server/extend", my_server_views.my_server_extend, name="my_server_extend"),
     path("me/lab/credentials", my_server_views.my_lab_credentials, name="my_lab_credentials"),
+    path("lab/report", my_server_views.lab_report, name="lab_report"),
     path("api/status", status_views.status_api, name="status_api"),
     path("api/", include("catalog.api_urls")),
     path("status", status_views.status_page, name="status"),

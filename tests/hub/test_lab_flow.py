@@ -14,6 +14,7 @@ import yaml
 
 from hubconfig.processes import descendants
 from tests.contentrepo import notebook_bytes
+from tests.hub.conftest import wait_ready
 
 pytestmark = [pytest.mark.hub, pytest.mark.django_db(transaction=True)]
 
@@ -21,6 +22,7 @@ LAB = "lab-101"
 SPEC = {
     "title": "Lab 101",
     "summary": "A workshop with a lab of its own per learner.",
+    "templates": True,  # its notebooks are templates: the learner's copy is filled with their values
     "lab": {
         "services": [
             {
@@ -40,6 +42,17 @@ def _listening(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(1)
         return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _wait_status(session, status: str, timeout: float = 60) -> None:
+    """Wait until the learner's server has reported status for their lab session."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        session.refresh_from_db()
+        if session.status == status:
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"the lab is {session.status} ({session.error}), not {status}")
 
 
 def _environ(pid: int) -> dict[str, str]:
@@ -113,14 +126,14 @@ def test_a_learner_gets_their_own_lab_filled_in_and_stop_gives_it_all_back(hub, 
     service = next(d for d in descendants(pid) if b"http.server" in Path(f"/proc/{d}/cmdline").read_bytes())
     environ = _environ(service)
     assert environ["PRACTICE_URL"] == f"http://127.0.0.1:{port}" and environ["PASSSTU"] == values["PASSSTU"]
-    # ... but the hub's API (its admins' view, user_options included) shows none of them.
+    # ... but the hub's API (its admins' view, user_options included) shows none of them, nor the
+    # sealed grant (removed from the stored options once opened; the workshop stays).
     assert values["PASSSTU"] not in json.dumps(model)
+    assert model["servers"][""]["user_options"] == {"workshop": LAB}
 
-    # The portal's check (the task queued at launch) records it; "My server" lists the lab, without
-    # the password.
-    from portal.lab_status import lab_status_check
-
-    assert lab_status_check(session_id=session.pk, last=False) == LabSession.Status.READY
+    # The server reported it to the portal (with its own token); "My server" lists the lab,
+    # without the password.
+    _wait_status(session, LabSession.Status.READY)
     page = person.http.get(f"{hub.portal_url}/me/server").text
     assert 'id="lab-state"' in page and "Ready" in page
     assert "PRACTICE_URL" in page and f"http://127.0.0.1:{port}" in page and values["PASSSTU"] not in page
@@ -128,6 +141,14 @@ def test_a_learner_gets_their_own_lab_filled_in_and_stop_gives_it_all_back(hub, 
     # Stop gives everything back: the service's process, its port, the session.
     assert person.post("/me/server/stop").status_code == 302
     hub.wait_stopped("octocat")
+    # A start that gives no options (the hub's own Start button) reuses the stored ones: the
+    # grant was removed from them once read, so the released lab does not come back.
+    with hub.api() as api:
+        assert api.post("/users/octocat/server").status_code in (201, 202)
+    wait_ready(hub, "octocat")
+    with httpx.Client(headers={"Authorization": f"token {hub.culler_token}"}, timeout=10) as culler:
+        assert culler.get(f"{hub.url}/user/octocat/portal-lab/status").json()["services"] == []
+    hub.stop_server("octocat")
     deadline = time.monotonic() + 15
     while _listening(port) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -144,7 +165,6 @@ def test_a_lab_service_that_fails_is_explained_on_my_server_and_the_server_still
     from cryptography.fernet import Fernet
 
     from catalog.sync import catalog_sync
-    from portal.lab_status import lab_status_check
     from portal.models import LabSession
 
     settings.LAB_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
@@ -160,14 +180,34 @@ def test_a_lab_service_that_fails_is_explained_on_my_server_and_the_server_still
     lab = person.http.get(person.pull(person.launch("broken-lab"), "octocat"))
     assert lab.status_code == 200 and "jupyter-config-data" in lab.text  # the server opens anyway
     session = LabSession.objects.get(user__username="octocat", ended_at__isnull=True)
-    deadline = time.monotonic() + 60
-    while (status := lab_status_check(session_id=session.pk, last=False)) == "starting":
-        assert time.monotonic() < deadline
-        time.sleep(0.5)
-    assert status == LabSession.Status.FAILED
-    session.refresh_from_db()
+    _wait_status(session, LabSession.Status.FAILED)
     assert session.error.startswith("broken: ") and "3" in session.error  # staff's record: why
     page = person.http.get(f"{hub.portal_url}/me/server").text
     assert 'id="lab-error"' in page and "broken: " in page
     assert person.post("/me/server/stop").status_code == 302
     hub.wait_stopped("octocat")
+
+
+def test_a_lab_report_counts_only_from_the_learners_own_server(hub, lab_workshop, person):
+    """The report endpoint believes the hub about whose token it is: a learner's own token
+    reports for them, anything else is refused; the portal never sends a token to a server."""
+    from portal.models import LabSession
+
+    person.sign_in()
+    person.http.get(person.pull(person.launch(LAB), "octocat"))
+    session = LabSession.objects.get(user__username="octocat", ended_at__isnull=True)
+    _wait_status(session, LabSession.Status.READY)
+    with hub.api() as api:
+        token = api.post("/users/octocat/tokens", json={"note": "report test", "expires_in": 600}).json()["token"]
+    report = {"services": [{"name": "practice", "state": "failed", "reason": "a test\nforged line"}]}
+    url = f"{hub.portal_url}/lab/report"
+    assert httpx.post(url, json=report, timeout=10).status_code == 401
+    assert httpx.post(url, json=report, headers={"Authorization": "token forged"}, timeout=10).status_code == 401
+    big = {"services": [{"name": "x", "state": "ready", "reason": "y" * 20_000}]}
+    assert httpx.post(url, json=big, headers={"Authorization": f"token {token}"}, timeout=10).status_code == 400
+    assert httpx.post(url, json={"x": 1}, headers={"Authorization": f"token {token}"}, timeout=10).status_code == 400
+    answer = httpx.post(url, json=report, headers={"Authorization": f"token {token}"}, timeout=10)
+    assert answer.status_code == 204
+    session.refresh_from_db()
+    assert session.status == LabSession.Status.FAILED and session.error == "practice: a test forged line"
+    hub.stop_server("octocat")

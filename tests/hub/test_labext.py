@@ -84,7 +84,13 @@ class LabServer:
 
 @contextmanager
 def lab_server(
-    tmp_path: Path, *, services: list[dict] = (), values: dict | None = None, lab_dir: str = "", args: tuple = ()
+    tmp_path: Path,
+    *,
+    services: list[dict] = (),
+    values: dict | None = None,
+    lab_dir: str = "",
+    args: tuple = (),
+    env: dict | None = None,
 ) -> Iterator[LabServer]:
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
@@ -98,6 +104,7 @@ def lab_server(
         "PORTAL_LAB_SERVICES": json.dumps(list(services)),
         "PORTAL_LAB_VALUES": json.dumps(values or {}),
         "PORTAL_LAB_DIR": lab_dir,
+        **(env or {}),
     }
     argv = [sys.executable, "-m", "jupyter_server", "--no-browser", "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--ServerApp.token={TOKEN}",
@@ -344,7 +351,7 @@ def test_fill_fills_notebooks_and_text_files_then_redirects(tmp_path):
     (tmp_path / "home").mkdir()
     ws = _workshop(tmp_path / "home")
     plain_before = (ws / "plain.py").stat()
-    with lab_server(tmp_path, values=VALUES) as server:
+    with lab_server(tmp_path, values=VALUES, lab_dir="redfish-101") as server:
         response = server.get("portal-lab/fill", dir="redfish-101", next="lab/tree/redfish-101/0-Welcome.ipynb?reset")
         assert response.status_code == 302, response.text
         assert response.headers["location"] == f"{BASE}lab/tree/redfish-101/0-Welcome.ipynb?reset"
@@ -398,7 +405,7 @@ def test_fill_refuses_open_redirects_and_fills_nothing(tmp_path, bad_next):
     (tmp_path / "home").mkdir()
     ws = _workshop(tmp_path / "home")
     before = _snapshot(ws)
-    with lab_server(tmp_path, values=VALUES) as server:
+    with lab_server(tmp_path, values=VALUES, lab_dir="redfish-101") as server:
         response = server.get("portal-lab/fill", dir="redfish-101", next=bad_next)
         assert response.status_code == 400, (bad_next, response.status_code, response.headers)
         assert "location" not in response.headers
@@ -416,7 +423,7 @@ def test_fill_refuses_traversal_and_symlinks_and_needs_the_learner(tmp_path):
     (ws / "escape.md").symlink_to(outside / "secret.md")
     (ws / "sub-link").symlink_to(outside)
     before = _snapshot(ws)
-    with lab_server(tmp_path, values=VALUES) as server:
+    with lab_server(tmp_path, values=VALUES, lab_dir="redfish-101") as server:
         for bad_dir in ("../outside", "/etc", str(outside), "linked", "redfish-101/sub-link", "a\\..\\b", ""):
             response = server.get("portal-lab/fill", dir=bad_dir if bad_dir else "..", next="lab")
             assert response.status_code == 400, bad_dir
@@ -431,6 +438,24 @@ def test_fill_refuses_traversal_and_symlinks_and_needs_the_learner(tmp_path):
     assert (outside / "secret.md").read_text() == "{{ PASSSTU }}\n"
     assert (ws / "escape.md").is_symlink()
     assert (ws / "README.md").read_text() == "Student 7, ask for ‹UNKNOWN›.\n"
+
+
+def test_fill_rewrites_only_the_workshop_the_server_was_launched_for(tmp_path):
+    """A link to fill another folder (a learner's own project, hidden settings) rewrites nothing;
+    nor does a launch whose workshop has no templates."""
+    home = tmp_path / "home"
+    home.mkdir()
+    ws = _workshop(home)
+    mine = home / "my-project"
+    mine.mkdir()
+    (mine / "notes.md").write_text("Helm: {{ .Values.image }} and {{ STDID }}\n")
+    before, mine_before = _snapshot(ws), _snapshot(mine)
+    with lab_server(tmp_path, values=VALUES, lab_dir="redfish-101") as server:
+        assert server.get("portal-lab/fill", dir="my-project", next="lab").status_code == 302
+    assert _snapshot(mine) == mine_before and _snapshot(ws) == before
+    with lab_server(tmp_path, values=VALUES, lab_dir="redfish-101", env={"PORTAL_LAB_FILL": "0"}) as server:
+        assert server.get("portal-lab/fill", dir="redfish-101", next="lab").status_code == 302
+    assert _snapshot(ws) == before
 
 
 # --- In a learner's server started by the real hub ----------------------------------------------

@@ -185,12 +185,15 @@ def test_reconcile_ends_the_labs_of_learners_without_a_server(lab_key, learners,
 def test_no_key_with_stored_accounts_is_a_system_check_error_and_local_setup_makes_one(
     lab_key, settings, tmp_path
 ) -> None:
-    from portal.checks import check_lab_keys
+    from django.core.checks import run_checks
 
-    assert check_lab_keys(None) == []
+    from portal.checks import check_lab_accounts_decryptable, check_lab_keys
+
+    assert check_lab_keys(None) == [] and check_lab_accounts_decryptable(None, databases=["default"]) == []
     pool_load(accounts=1)
     settings.LAB_ENCRYPTION_KEYS = []
-    [error] = check_lab_keys(None)
+    assert check_lab_keys(None) == []  # no database needed for that one
+    [error] = [m for m in run_checks(databases=["default"]) if m.id == "portal.E004"]
     assert error.id == "portal.E004" and "LAB_ENCRYPTION_KEYS" in error.msg
     settings.LAB_ENCRYPTION_KEYS = ["not-a-key"]
     [error] = check_lab_keys(None)
