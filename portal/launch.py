@@ -16,6 +16,7 @@ from portal.hub import HubError, HubFull, hub_client_build, servers_occupied, se
 from portal.lab import LabError, LabGrant, PoolExhausted, lab_grant, lab_release, pools_free
 from portal.lab_crypto import LabKeyInvalid, LabKeyMissing
 from portal.launch_links import launch_url_build, puller_repo_url
+from portal.learner_lock import learner_lock
 from portal.models import LabSession, Launch
 from portal.my_server import server_status_forget
 from portal.tasks import servers_cull_task
@@ -145,7 +146,9 @@ def workshop_launch(*, user: AbstractBaseUser, workshop: Workshop) -> str:
     if workshop.kernels_unavailable:
         raise KernelUnavailable(workshop.kernels_unavailable)
     url = workshop_launch_url(workshop=workshop)
-    return _launch(user=user, name=user.get_username(), workshop=workshop, url=url)
+    name = user.get_username()
+    with learner_lock(name=name):
+        return _launch(user=user, name=name, workshop=workshop, url=url)
 
 
 def _launch(*, user: AbstractBaseUser, name: str, workshop: Workshop, url: str) -> str:

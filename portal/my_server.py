@@ -15,6 +15,7 @@ from portal import admission
 from portal.cull_policy import CullPolicy, ServerFacts, stop_forecast
 from portal.hub import HubServer, hub_client_build
 from portal.lab import lab_release
+from portal.learner_lock import learner_lock
 from portal.models import Launch, ServerExtension
 
 
@@ -139,9 +140,9 @@ def server_extend(*, user: AbstractBaseUser) -> int:
 def server_stop(*, user: AbstractBaseUser) -> bool:
     """Stop the learner's server; return True once stopped, False while still stopping."""
     server_status_forget(user=user)
-    with hub_client_build() as hub:
+    with learner_lock(name=user.get_username()), hub_client_build() as hub:  # not while a launch is granting
         outcome = hub.server_delete(name=user.get_username())
-    lab_release(user=user, reason="stopped")  # the hub ends its processes; ports and lease go back now
+        lab_release(user=user, reason="stopped")  # the hub ends its processes; ports and lease go back now
     return outcome != "stopping"
 
 

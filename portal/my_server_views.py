@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from portal import lab_status
 from portal.hub import HubError, HubUnavailable, hub_client_build
 from portal.lab import lab_credentials_read, lab_panel
+from portal.locks import LockBusy
 from portal.my_server import (
     CannotExtend,
     launches_recent,
@@ -85,6 +86,9 @@ def my_server_stop(request: HttpRequest) -> HttpResponse:
         stopped = server_stop(user=request.user)
     except HubError:
         return hub_problem(request, title="The notebook hub is unavailable", message="Please try again.")
+    except LockBusy:
+        messages.warning(request, "Your server is being launched right now: try Stop again in a moment.")
+        return redirect("my_server")
     messages.success(request, "Your server is stopped." if stopped else "Your server is stopping.")
     return redirect("my_server")
 
