@@ -13,7 +13,15 @@ from catalog.models import Workshop
 from hubconfig.labhandoff import LAB_OPTION, lab_handoff_seal
 from portal import admission
 from portal.hub import HubError, HubFull, hub_client_build, servers_occupied, service_token
-from portal.lab import LabError, LabGrant, PoolExhausted, lab_grant, lab_release, pools_free
+from portal.lab import (
+    LabError,
+    LabGrant,
+    PoolExhausted,
+    lab_grant,
+    lab_release,
+    lab_session_status_set,
+    pools_free,
+)
 from portal.lab_crypto import LabKeyInvalid, LabKeyMissing
 from portal.launch_links import launch_url_build, puller_repo_url
 from portal.learner_lock import learner_lock
@@ -191,6 +199,10 @@ def _launch(*, user: AbstractBaseUser, name: str, workshop: Workshop, url: str) 
                 _start_undo(user=user, name=name, granted=grant is not None)
                 raise
             admission.turn_settle(user=name)
+            if grant is not None and not grant.services:
+                # Nothing for the server to start (an account, generated values): ready as granted;
+                # a lab with services is ready when the learner's server reports it.
+                lab_session_status_set(session_id=grant.session_id, status=LabSession.Status.READY)
     Launch.objects.create(user=user, workshop=workshop, folder=workshop.folder, title=workshop.title)
     server_status_forget(user=user)
     return url

@@ -44,6 +44,7 @@ def test_a_full_pool_gives_a_place_in_the_waiting_list_and_a_free_account_a_laun
     assert launched.status_code == 302 and "portal-lab%2Ffill" in launched["Location"]
     session = LabSession.objects.get(user__username="ada", ended_at__isnull=True)
     assert session.leases.filter(released_at__isnull=True).count() == 1
+    assert session.status == LabSession.Status.STARTING  # its services report when they are up
     waiting = second.post("/workshops/redfish/launch")
     assert waiting.status_code == 302 and waiting["Location"] == "/workshops/redfish/wait"
     assert not LabSession.objects.filter(user__username="bob").exists()  # nothing half-granted
@@ -74,3 +75,17 @@ def test_the_status_check_reads_what_learners_and_staff_see() -> None:
         ]
     )
     assert status == LabSession.Status.FAILED and error == "redfish: port 20001 is in use"
+
+
+def test_a_lab_without_services_is_ready_as_granted(settings, lab_key, frozen_hub: FrozenHub):
+    """An account and generated values only (every wod.yml workshop gets a student number): nothing
+    for the server to start, so "My server" says ready rather than "starting" for ever."""
+    from catalog.models import Notebook, Workshop
+
+    settings.ADMISSION_PREFIX = f"test-labnosvc-{uuid.uuid4().hex[:8]}:"
+    frozen_hub.thaw()
+    spec = {"services": [], "credentials": {"pool": "", "env": {}}, "generate": {"STDID": "student-number"}}
+    w = Workshop.objects.create(slug="wod", folder="wod", title="WoD", published=True, lab=spec)
+    Notebook.objects.create(workshop=w, path="0-Start.ipynb", position=0, title="Start")
+    assert _learner("ada").post("/workshops/wod/launch").status_code == 302
+    assert LabSession.objects.get(user__username="ada", ended_at__isnull=True).status == LabSession.Status.READY
