@@ -24,8 +24,8 @@ def redis_client() -> redis.Redis:
 
 
 def redis_started_at(url: str) -> datetime | None:
-    """Return when the Redis server at url last started (now minus its INFO uptime_in_seconds, so up
-    to a second late), or
+    """Return the latest moment the Redis server at url can have last started (from its INFO
+    uptime_in_seconds, a second of margin), or
     None when url is not Redis or the server does not answer within a second.
 
     Why: a restart loses what the server held only in memory and what workers held for it (a
@@ -42,6 +42,8 @@ def redis_started_at(url: str) -> datetime | None:
         return None
     finally:
         client.close()
-    # INFO rounds down to the second: this is the latest the start can have been (work queued in
-    # the second before it counts as queued before the restart; queued twice, it does no harm).
-    return timezone.now() - timedelta(seconds=uptime)
+    # INFO's uptime is the difference of two whole-second clocks (now and the start, each rounded
+    # down), so it is up to a second off either way: the latest the start can have been is a second
+    # later. Work queued in that second counts as queued before the restart: queued twice, it does
+    # no harm; missed, it would wait SYNC_WAIT_STALE.
+    return timezone.now() - timedelta(seconds=uptime - 1)
