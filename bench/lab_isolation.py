@@ -57,6 +57,7 @@ from bench.launch_storm import (  # noqa: E402
     Learner,
     Stack,
     _events,
+    kernel_run,
     learners_prepare,
     percentile,
 )
@@ -124,42 +125,6 @@ class LabStack(Stack):
         )  # fmt: skip
         if done.returncode:
             raise SystemExit(f"lab_pool_load failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-
-
-async def kernel_run(stack: Stack, learner: Learner, kernel: str, code: str) -> str:
-    """Run code in kernel over its websocket; return its stdout (RuntimeError on an error)."""
-    from tornado.httpclient import HTTPRequest
-    from tornado.websocket import websocket_connect
-
-    url = f"{stack.hub_url}/user/{learner.name}/api/kernels/{kernel}/channels".replace("http://", "ws://")
-    headers = {"Authorization": f"token {learner.token}"}
-    ws = await websocket_connect(HTTPRequest(url, headers=headers, connect_timeout=60, request_timeout=300))
-    out: list[str] = []
-    try:
-        msg_id = uuid.uuid4().hex
-        await ws.write_message(json.dumps({
-            "header": {"msg_id": msg_id, "username": learner.name, "session": uuid.uuid4().hex,
-                       "msg_type": "execute_request", "version": "5.3", "date": ""},
-            "parent_header": {}, "metadata": {}, "buffers": [], "channel": "shell",
-            "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
-                        "allow_stdin": False, "stop_on_error": True},
-        }))  # fmt: skip
-        while True:
-            raw = await ws.read_message()
-            if raw is None:
-                raise RuntimeError("the kernel's websocket closed before the reply")
-            msg = json.loads(raw)
-            if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            kind = msg.get("msg_type")
-            if kind == "stream" and msg["content"].get("name") == "stdout":
-                out.append(msg["content"]["text"])
-            elif kind == "error":
-                raise RuntimeError(f"{msg['content']['ename']}: {msg['content']['evalue']}")
-            elif kind == "execute_reply" and msg.get("channel", "shell") == "shell":
-                return "".join(out)
-    finally:
-        ws.close()
 
 
 class Outcome:

@@ -528,21 +528,23 @@ async def _events(http: httpx.AsyncClient, url: str, **kwargs) -> list[dict]:
     return seen
 
 
-async def cell_execute(stack: Stack, learner: Learner, kernel: str) -> None:
-    """Execute `1+1` in kernel over its websocket; return once its result (2) arrived."""
+async def kernel_run(stack: Stack, learner: Learner, kernel: str, code: str) -> str:
+    """Run code in kernel over its websocket (as JupyterLab does); return what it printed and the
+    value it gave (text/plain), once its reply arrived. RuntimeError on an error or a closed socket."""
     from tornado.httpclient import HTTPRequest
     from tornado.websocket import websocket_connect
 
     url = f"{stack.hub_url}/user/{learner.name}/api/kernels/{kernel}/channels".replace("http://", "ws://")
     headers = {"Authorization": f"token {learner.token}"}
     ws = await websocket_connect(HTTPRequest(url, headers=headers, connect_timeout=60, request_timeout=300))
+    out: list[str] = []
     try:
         msg_id = uuid.uuid4().hex
         await ws.write_message(json.dumps({
             "header": {"msg_id": msg_id, "username": learner.name, "session": uuid.uuid4().hex,
                        "msg_type": "execute_request", "version": "5.3", "date": ""},
             "parent_header": {}, "metadata": {}, "buffers": [], "channel": "shell",
-            "content": {"code": "1+1", "silent": False, "store_history": True, "user_expressions": {},
+            "content": {"code": code, "silent": False, "store_history": True, "user_expressions": {},
                         "allow_stdin": False, "stop_on_error": True},
         }))  # fmt: skip
         while True:
@@ -552,16 +554,24 @@ async def cell_execute(stack: Stack, learner: Learner, kernel: str) -> None:
             msg = json.loads(raw)
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
-            if msg.get("msg_type") == "execute_result":
-                if msg["content"]["data"].get("text/plain") != "2":
-                    raise RuntimeError(f"1+1 gave {msg['content']['data']}")
-                return
-            if msg.get("msg_type") == "error" or (
-                msg.get("msg_type") == "execute_reply" and msg["content"].get("status") != "ok"
-            ):
-                raise RuntimeError(f"the cell failed: {msg['content']}")
+            kind, content = msg.get("msg_type"), msg.get("content", {})
+            if kind == "stream" and content.get("name") == "stdout":
+                out.append(content["text"])
+            elif kind == "execute_result":
+                out.append(content["data"].get("text/plain", ""))
+            elif kind == "error" or (kind == "execute_reply" and content.get("status") != "ok"):
+                raise RuntimeError(f"the cell failed: {content.get('ename', '')}: {content.get('evalue', content)}")
+            elif kind == "execute_reply":
+                return "".join(out)
     finally:
         ws.close()
+
+
+async def cell_execute(stack: Stack, learner: Learner, kernel: str) -> None:
+    """Execute `1+1` in kernel over its websocket; return once its result (2) arrived."""
+    result = await kernel_run(stack, learner, kernel, "1+1")
+    if result.strip() != "2":
+        raise RuntimeError(f"1+1 gave {result!r}")
 
 
 async def launch_press(stack: Stack, learner: Learner, http: httpx.AsyncClient) -> httpx.Response:

@@ -70,7 +70,7 @@ class MustWait(RuntimeError):
 
 
 def _lab_spec(workshop: Workshop) -> dict:
-    return dict(getattr(workshop, "lab", None) or {})
+    return dict(workshop.lab or {})
 
 
 def workshop_launch_url(*, workshop: Workshop) -> str:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import redis
 from django.conf import settings
 
-from portal.locks import LockBusy, redis_lock
+from portal.locks import redis_lock
 
 log = logging.getLogger(__name__)
 
@@ -29,18 +29,13 @@ WAIT_SECONDS = 30
 def learner_lock(*, name: str) -> Iterator[None]:
     """Hold name's launch lock; without Redis, go on unlocked (logged): launching must not depend
     on it. LockBusy when another launch or stop of theirs held it all WAIT_SECONDS."""
-    try:
-        lock = redis_lock(
-            f"{settings.ADMISSION_PREFIX}learner:{name}", timeout=HOLD_SECONDS, wait=WAIT_SECONDS, poll=0.02
-        )
-        lock.__enter__()
-    except LockBusy:
-        raise
-    except redis.exceptions.RedisError as error:
-        log.warning("launch lock of %s unavailable (%s): going on without it", name, type(error).__name__)
+    with ExitStack() as held:
+        try:
+            held.enter_context(
+                redis_lock(
+                    f"{settings.ADMISSION_PREFIX}learner:{name}", timeout=HOLD_SECONDS, wait=WAIT_SECONDS, poll=0.02
+                )
+            )
+        except redis.exceptions.RedisError as error:
+            log.warning("launch lock of %s unavailable (%s): going on without it", name, type(error).__name__)
         yield
-        return
-    try:
-        yield
-    finally:
-        lock.__exit__(None, None, None)
