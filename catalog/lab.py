@@ -51,6 +51,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from catalog.notices import LAB, Notice
+from hubconfig.labnames import env_name_reserved
 
 MAX_SERVICES = 5
 MAX_GENERATED = 20
@@ -72,13 +73,6 @@ _POOL_NAME = r"^(?:[a-z0-9][a-z0-9-]{0,49})?$"
 _ACCOUNT_FIELD = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}|[{}]")
 _URL = re.compile(r"^https?://(?:127\.0\.0\.1|localhost|\[::1\]):\{port\}(?:/[^\s{}]*)?$")
-# Variables the learner's server runs by: a workshop must not set them.
-_RESERVED_ENV = re.compile(
-    r"^(?:PATH|HOME|USER|LOGNAME|SHELL|PWD|TMPDIR|LANG|LC_\w*|PYTHON\w*|LD_\w+|VIRTUAL_ENV|CONDA\w*|"
-    r"JUPYTER\w*|JPY_\w*|JUPYTERHUB\w*|PORTAL_\w*|MEM_\w+|CPU_\w+|SSL_\w+|REQUESTS_CA_BUNDLE|"
-    r"(?:HTTPS?|NO|ALL)_PROXY)$",
-    re.IGNORECASE,
-)
 # Keys that hold a credential when they are given a value (the spec must stay public).
 _SECRET_KEY = re.compile(
     r"^(?:pass(?:word|wd|phrase)?|secret|client[_-]?secret|token|api[_-]?key|apikey|private[_-]?key)s?$",
@@ -297,7 +291,7 @@ def _consistency(lab: LabYml) -> list[tuple[tuple[Any, ...], str]]:
     places += [(("generate", name), name) for name in lab.generate]
     first: dict[str, tuple[Any, ...]] = {}
     for where, name in places:
-        if _RESERVED_ENV.match(name):
+        if env_name_reserved(name):
             problems.append((where, f"{_where(where)}: '{name}' is a variable the learner's server runs by"))
         elif name in first:
             problems.append((where, f"{_where(where)}: variable '{name}' is set by {_where(first[name])} too"))

@@ -30,6 +30,8 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from hubconfig.labnames import env_name_reserved
+
 LAB_OPTION = "lab"  # the user_options key
 HANDOFF_TTL = 600  # seconds a sealed grant opens after the Launch (the hub's start_timeout is 120)
 # Environment variables the learner's server reads (hubconfig/labext.py).
@@ -77,16 +79,14 @@ def lab_environment(grant: Mapping[str, Any]) -> dict[str, str]:
     """Return the learner server's environment for an opened grant: the grant's own variables
     (REDFISH_URL, ILO_PASSWORD, STDID...) and the PORTAL_LAB_* ones hubconfig/labext.py reads.
 
-    Variables that would change how the server runs (PATH, PYTHON*, LD_*, JUPYTER*, JUPYTERHUB*)
-    are not taken from a grant, whatever the portal sent.
+    Variables that would change how the server runs (`hubconfig.labnames`: PATH, PYTHON*, LD_*,
+    JUPYTER*, ..., the rule the catalog refuses them by) are not taken from a grant, whatever the
+    portal sent.
     """
     env = {
         str(k): str(v)
         for k, v in dict(grant.get("env") or {}).items()
-        if str(k).isidentifier()
-        and not str(k).upper().startswith(_RESERVED_PREFIXES)
-        and str(k).upper() not in _RESERVED_NAMES
-        and str(k) not in LAB_ENV_NAMES
+        if str(k).isidentifier() and not env_name_reserved(str(k)) and str(k) not in LAB_ENV_NAMES
     }
     env[ENV_SERVICES] = json.dumps(list(grant.get("services") or []))
     env[ENV_VALUES] = json.dumps(dict(grant.get("values") or {}))
@@ -96,13 +96,6 @@ def lab_environment(grant: Mapping[str, Any]) -> dict[str, str]:
     if report.startswith(("http://", "https://")):
         env[ENV_REPORT] = report
     return env
-
-
-_RESERVED_PREFIXES = (
-    "PATH", "PYTHON", "LD_", "JUPYTER", "JPY_", "HOME", "USER", "SHELL", "PIP_", "MEM_", "GIT_", "NODE_",
-    "IPYTHON", "XDG_", "PORTAL_", "SSL_", "REQUESTS_CA", "CURL_CA",
-)  # fmt: skip
-_RESERVED_NAMES = frozenset({"ENV", "BASH_ENV", "KUBECONFIG", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "TMPDIR"})
 
 
 class OpenedOnce:

@@ -46,3 +46,29 @@ def test_a_grant_opens_once_and_never_sets_what_the_server_runs_by() -> None:
     assert env["REDFISH_URL"] == "http://127.0.0.1:20001" and "PATH" not in env and "LD_PRELOAD" not in env
     assert env["PORTAL_LAB_REPORT_URL"] == "http://127.0.0.1:8000/lab/report"
     assert "PORTAL_LAB_REPORT_URL" not in lab_environment({**GRANT, "report_url": "file:///etc/passwd"})
+
+
+@pytest.mark.parametrize(
+    ("name", "reserved"),
+    [
+        ("USERNAME", False),  # a workshop's own variable, once dropped by the hub's "USER" prefix
+        ("HOMEPAGE_URL", False),
+        ("PATHFINDER_TOKEN", False),
+        ("REDFISH_URL", False),
+        ("user", True),
+        ("PYTHONSTARTUP", True),
+        ("Ld_Preload", True),
+        ("GIT_SSH_COMMAND", True),
+        ("JUPYTERHUB_API_TOKEN", True),
+        ("all_proxy", True),
+        ("PORTAL_SECRET", True),
+    ],
+)
+def test_the_catalog_refuses_exactly_the_variables_the_hub_drops(name: str, reserved: bool) -> None:
+    from catalog.metadata import metadata_parse
+
+    info = metadata_parse(filename="workshop.yml", text=f"title: T\nlab:\n  generate: {{{name}: token}}\n")
+    refused = any(notice.kind == "lab" for notice in info.warnings)
+    env = lab_environment({**GRANT, "env": {name: "x"}})
+    assert refused is reserved
+    assert (name not in env) is reserved
