@@ -530,7 +530,9 @@ async def _events(http: httpx.AsyncClient, url: str, **kwargs) -> list[dict]:
 
 async def kernel_run(stack: Stack, learner: Learner, kernel: str, code: str) -> str:
     """Run code in kernel over its websocket (as JupyterLab does); return what it printed and the
-    value it gave (text/plain), once its reply arrived. RuntimeError on an error or a closed socket."""
+    value it gave (text/plain), once both its reply (shell channel) and its "idle" (iopub) arrived:
+    the two channels are not ordered with each other, so output can follow the reply (as nbclient
+    waits too). RuntimeError on an error or a closed socket."""
     from tornado.httpclient import HTTPRequest
     from tornado.websocket import websocket_connect
 
@@ -538,6 +540,7 @@ async def kernel_run(stack: Stack, learner: Learner, kernel: str, code: str) -> 
     headers = {"Authorization": f"token {learner.token}"}
     ws = await websocket_connect(HTTPRequest(url, headers=headers, connect_timeout=60, request_timeout=300))
     out: list[str] = []
+    replied = idle = False
     try:
         msg_id = uuid.uuid4().hex
         await ws.write_message(json.dumps({
@@ -562,6 +565,10 @@ async def kernel_run(stack: Stack, learner: Learner, kernel: str, code: str) -> 
             elif kind == "error" or (kind == "execute_reply" and content.get("status") != "ok"):
                 raise RuntimeError(f"the cell failed: {content.get('ename', '')}: {content.get('evalue', content)}")
             elif kind == "execute_reply":
+                replied = True
+            elif kind == "status" and content.get("execution_state") == "idle":
+                idle = True
+            if replied and idle:
                 return "".join(out)
     finally:
         ws.close()

@@ -27,6 +27,11 @@ class HubUnavailable(HubError):
     """The hub could not be reached or failed on its side."""
 
 
+class HubSlow(HubUnavailable):
+    """The hub took the client's whole timeout without answering (a read or write timeout): it
+    may still be doing what it was asked, a start included (its event loop is busy, not down)."""
+
+
 class HubFull(HubError):
     """The hub refused to start one more server (active_server_limit or spawn limit)."""
 
@@ -135,13 +140,17 @@ class HubBreaker:
                 self._open_until = self.clock() + self.cooldown
 
     @contextmanager
-    def guard(self, *, wait: float | None = None, queue: int | None = None) -> Iterator[None]:
+    def guard(self, *, wait: float | None = None, queue: int | None = None, patient: bool = False) -> Iterator[None]:
         """Run one hub call: skip it while open or when every slot is taken; record its outcome.
 
         wait: seconds a queued call waits for a slot; queue: how many calls may be waiting for
         one when this one arrives (defaults: the breaker's own). HubUnavailable
         raised inside counts as a failure; any other outcome (a 4xx HubError too: the hub
-        answered) counts as a success.
+        answered) counts as a success. patient: a call with a long timeout (a launch) whose
+        HubSlow counts as neither, unless it was the trial call: in a launch storm the hub's
+        event loop answers starts late while it works, and such launches must not shut every
+        page out for the cool-down (the page calls' short timeouts still open the breaker
+        for a hub that hangs). The slots bound how many threads wait on it either way.
         """
         trial = self._admit()
         if not self._slot_take(wait=wait, queue=queue):
@@ -151,6 +160,10 @@ class HubBreaker:
             raise HubBusy("Too many requests are already waiting on the hub.")
         try:
             yield
+        except HubSlow:
+            if not patient or trial:
+                self._record(ok=False)
+            raise
         except HubUnavailable:
             self._record(ok=False)
             raise
@@ -258,6 +271,7 @@ class HubClient:
         self.public_url = (public_url or self.api_url.removesuffix("/hub/api")).rstrip("/")
         self.page_size = page_size
         self.requests = 0  # every request sent, for the "never flood the hub" checks
+        self._timeout = timeout
         self._http = httpx.Client(
             base_url=self.api_url,
             headers={"Authorization": f"token {token}", "Accept": PAGINATION},
@@ -279,13 +293,19 @@ class HubClient:
         without sending anything, while this client's breaker is open)."""
         if self.breaker is None:
             return self._send(method, path, **kwargs)
-        with self.breaker.guard(wait=self.breaker_wait, queue=self.breaker_queue):
+        # A launch's calls (breaker_wait set) are patient ones: their slowness is not a failure.
+        patient = self.breaker_wait is not None
+        with self.breaker.guard(wait=self.breaker_wait, queue=self.breaker_queue, patient=patient):
             return self._send(method, path, **kwargs)
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         self.requests += 1
         try:
             response = self._http.request(method, path, **kwargs)
+        except (httpx.ReadTimeout, httpx.WriteTimeout) as error:
+            # Connected, and the request may have reached it: slow, not gone (a refused or
+            # timed-out connection is HubUnavailable).
+            raise HubSlow(f"The hub at {self.api_url} did not answer in {self._timeout:.0f} s") from error
         except httpx.HTTPError as error:
             raise HubUnavailable(f"The hub at {self.api_url} did not answer: {error}") from error
         if response.status_code >= 500:

@@ -12,7 +12,7 @@ from django.urls import reverse
 from catalog.models import Workshop
 from hubconfig.labhandoff import LAB_OPTION, lab_handoff_seal
 from portal import admission
-from portal.hub import HubError, HubFull, hub_client_build, servers_occupied, service_token
+from portal.hub import HubError, HubFull, HubSlow, hub_client_build, servers_occupied, service_token
 from portal.lab import (
     LabError,
     LabGrant,
@@ -195,6 +195,12 @@ def _launch(*, user: AbstractBaseUser, name: str, workshop: Workshop, url: str) 
                 # The hub's active_server_limit (the backstop) said no: a place, not an error.
                 _start_undo(user=user, name=name, granted=grant is not None)
                 raise _must_wait(admission.queue_join(user=name, workshop=workshop.slug)) from None
+            except HubSlow:
+                # The hub may be starting the server with this grant: nothing is given back. The
+                # page launches again; that launch finds the server starting and its lab session,
+                # or no server (a fresh grant ends this one). Untried, the turn lapses
+                # (ADMISSION_TURN_TTL) and reconcile ends the session of a server that never came.
+                raise
             except BaseException:
                 _start_undo(user=user, name=name, granted=grant is not None)
                 raise

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from catalog.selectors import workshop_visible_or_404
 from portal import admission, launch
-from portal.hub import HubBusy, HubError, HubFull, HubUnavailable
+from portal.hub import HubBusy, HubError, HubFull, HubSlow, HubUnavailable
 from portal.locks import LockBusy
 from portal.views import hub_problem
 
@@ -58,9 +58,10 @@ def workshop_launch(request: HttpRequest, slug: str) -> HttpResponse:
         )
     except HubFull:
         return redirect("launch_wait", slug=workshop.slug)
-    except (HubBusy, LockBusy):  # LockBusy: another launch or stop of theirs is still going on
-        # A launch storm fills every slot with a healthy hub: this page submits Launch again in
-        # a moment (queue.js), without taking a place that would hold up the learners behind.
+    except (HubBusy, HubSlow, LockBusy):  # LockBusy: another launch or stop of theirs is still going on
+        # A launch storm fills every slot with a healthy hub, or keeps it from answering within
+        # HUB_LAUNCH_TIMEOUT: this page submits Launch again in a moment (queue.js), without
+        # taking a place that would hold up the learners behind.
         busy = render(
             request,
             "portal/waiting.html",

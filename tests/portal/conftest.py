@@ -50,6 +50,8 @@ class FrozenHub:
     server: ThreadingHTTPServer
     thawed: threading.Event = field(default_factory=threading.Event)
     requests: int = 0
+    starts_only: bool = False  # hold only server starts (a hub whose event loop is busy spawning)
+    starts: int = 0
 
     def thaw(self) -> None:
         """Answer again (requests held so far are released too)."""
@@ -61,7 +63,10 @@ def _handler(hub_ref: list[FrozenHub]):
         def do_GET(self) -> None:
             hub = hub_ref[0]
             hub.requests += 1
-            hub.thawed.wait(FREEZE_LIMIT)  # frozen: hold the request (bounded)
+            start = self.command == "POST" and self.path.endswith("/server")
+            hub.starts += start
+            if start or not hub.starts_only:
+                hub.thawed.wait(FREEZE_LIMIT)  # frozen: hold the request (bounded)
             if self.path.rstrip("/").endswith("/hub/api"):
                 body = b'{"version": "5.3.0"}'
             elif self.path.split("?")[0].endswith("/users"):
@@ -70,7 +75,7 @@ def _handler(hub_ref: list[FrozenHub]):
                 name = self.path.rsplit("/", 1)[-1]
                 body = json.dumps({"name": name, "last_activity": None, "servers": {}}).encode()
             # A start is accepted as the hub does it (201); anything else answers 200.
-            self.send_response(201 if self.command == "POST" and self.path.endswith("/server") else 200)
+            self.send_response(201 if start else 200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

@@ -195,3 +195,30 @@ def test_past_the_hubs_slots_a_launch_gets_a_place_not_an_error(settings, worksh
     assert second.get("/queue/status").json()["status"] == "gone"  # no place taken from anyone
     frozen_hub.thaw()
     held.join(10)
+
+
+def test_a_start_the_hub_answers_late_gets_the_page_that_launches_again(settings, workshop, frozen_hub: FrozenHub):
+    """A launch storm keeps the hub's event loop busy: it answers a start after HUB_LAUNCH_TIMEOUT.
+    The learner gets the page that launches again by itself (the start may be under way), not
+    "hub unavailable"; slow starts do not shut the hub's pages out for everyone."""
+    settings.HUB_LAUNCH_TIMEOUT = 0.5
+    settings.ADMISSION_PREFIX = f"test-slowstart-{uuid.uuid4().hex[:8]}:"
+    frozen_hub.starts_only = True  # users and servers are read at once; starts are held
+    learners = []
+    for name in ("ada", "bob", "cy", "dee"):  # more slow starts than the breaker's failures
+        client = Client()
+        client.force_login(User.objects.create(username=name))
+        launch, seconds = _timed(lambda c=client: c.post("/workshops/intro/launch"))
+        assert launch.status_code == 503 and launch["Retry-After"] == "3"
+        page = launch.content.decode()
+        assert 'data-status="busy"' in page and 'id="queue-launch"' in page
+        assert "unavailable" not in page
+        assert 0.5 <= seconds < 2.0
+        learners.append(client)
+    assert frozen_hub.starts == 4
+    assert not hub_page_breaker().is_open()
+    status = learners[0].get("/me/server.json")
+    assert status.status_code == 200  # the hub's pages still ask it
+    frozen_hub.thaw()
+    again = learners[0].post("/workshops/intro/launch")  # what the page does a moment later
+    assert again.status_code == 302 and "/hub/user-redirect/git-pull?" in again["Location"]

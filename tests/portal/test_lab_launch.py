@@ -89,3 +89,25 @@ def test_a_lab_without_services_is_ready_as_granted(settings, lab_key, frozen_hu
     Notebook.objects.create(workshop=w, path="0-Start.ipynb", position=0, title="Start")
     assert _learner("ada").post("/workshops/wod/launch").status_code == 302
     assert LabSession.objects.get(user__username="ada", ended_at__isnull=True).status == LabSession.Status.READY
+
+
+def test_a_start_the_hub_answers_late_keeps_its_lab(settings, lab_key, lab_workshop, frozen_hub: FrozenHub):
+    """The hub may be starting the server with the grant it was sent when it answers late: the
+    lease stays with the learner (released, another learner could get the same account while the
+    server runs with it), and the launch the page makes again grants afresh."""
+    settings.HUB_LAUNCH_TIMEOUT = 0.5
+    settings.ADMISSION_PREFIX = f"test-labslow-{uuid.uuid4().hex[:8]}:"
+    frozen_hub.starts_only = True
+    pool_load(accounts=2)
+    ada = _learner("ada")
+    slow = ada.post("/workshops/redfish/launch")
+    assert slow.status_code == 503 and 'data-status="busy"' in slow.content.decode()
+    first = LabSession.objects.get(user__username="ada", ended_at__isnull=True)
+    assert first.leases.filter(released_at__isnull=True).count() == 1
+    frozen_hub.thaw()
+    again = ada.post("/workshops/redfish/launch")  # this hub reports no server: a fresh start
+    assert again.status_code == 302 and "git-pull" in again["Location"]
+    current = LabSession.objects.get(user__username="ada", ended_at__isnull=True)
+    assert current.pk != first.pk and current.leases.filter(released_at__isnull=True).count() == 1
+    first.refresh_from_db()
+    assert first.ended_at is not None  # one lab per learner, whatever the hub did with the first
