@@ -32,7 +32,6 @@ import time
 from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner, SimpleLocalProcessSpawner
-from jupyterhub.utils import random_port
 from traitlets import Bool, Float, Unicode
 
 from hubconfig import contract, processes
@@ -152,12 +151,45 @@ def pid_alive(pid: int) -> bool:
 
 
 class _LeftoversMixin(LocalProcessSpawner):
-    """Stop ends the server, then everything it left behind."""
+    """A port held for the server until it stops; stop ends the server, then everything it left behind."""
+
+    _port_held: socket.socket | None = None
+
+    def _port_reserve(self) -> int:
+        """Return a free port for the server, held for it until it stops.
+
+        JupyterHub's random_port() binds port 0 and closes the socket: until the server binds it,
+        anything else may take the port (jupyterhub#3005). In a launch storm something did: two
+        learners' servers got the same port, and one learner's link led into the other's server
+        (a 404). The port stays bound here (SO_REUSEADDR, never listening): the server still binds
+        it (Tornado sets SO_REUSEADDR too), while the kernel gives it to nobody else, neither to a
+        bind(0) nor to an outgoing connection.
+        """
+        self._port_release()
+        held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        held.bind((self.ip or "", 0))
+        self._port_held = held
+        return held.getsockname()[1]
+
+    def _port_release(self) -> None:
+        """Give the port back (the server stopped); the next start reserves a fresh one (the old one
+        may be anyone's by then), unless it was configured (Spawner.port)."""
+        if self._port_held is not None:
+            self._port_held.close()
+            self._port_held = None
+            self.port = 0
+
+    async def start(self):
+        if self.port == 0:
+            self.port = self._port_reserve()
+        return await super().start()
 
     async def stop(self, now: bool = False) -> None:
         pid = self.pid
         prefix = self.server.base_url if self.server else None
         await super().stop(now=now)
+        self._port_release()
         if pid and prefix:
             left = await asyncio.to_thread(processes.leftovers_end, pid=pid, marker=(MARKER, prefix))
             if left:
@@ -189,7 +221,7 @@ class _ForkingMixin(_LeftoversMixin):
 
     async def start(self):
         if self.port == 0:
-            self.port = random_port()
+            self.port = self._port_reserve()
         cmd = [*self.cmd, *self.get_args()]
         if not self._forkable(cmd):
             self.log.info(

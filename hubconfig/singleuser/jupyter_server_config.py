@@ -23,6 +23,12 @@ c.LabApp.app_settings_dir = str(Path(__file__).resolve().parent / "lab-settings"
 c.ServerApp.jpserver_extensions.update(
     {name: True for name in ("hubconfig.labext", "jupyter_server_proxy") if importlib.util.find_spec(name)}
 )
+# jupyter-lsp (a JupyterLab dependency) looks for language servers every time a server starts,
+# scanning every installed package's entry points: a quarter of a forked server's start-up CPU
+# (py-spy over a 40-learner storm), for JupyterLab's LSP features, which are off by default and
+# need a language server to work. Loaded only where one is installed.
+if not any(importlib.util.find_spec(name) for name in ("pylsp", "jedi_language_server")):
+    c.ServerApp.jpserver_extensions.update({"jupyter_lsp": False})
 
 # --- Fast stops -------------------------------------------------------------------------------
 # The hub stops a server with SIGINT. After that the process spent ~1 CPU-second in the

@@ -187,3 +187,41 @@ def test_a_learners_pip_install_stays_in_their_home(hub, tmp_path):
         ) == ("None\n")
     finally:
         servers_stop_all(hub, ["installer", "neighbour"])
+
+
+def test_a_servers_port_is_nobody_elses_from_its_choice_until_its_stop():
+    """JupyterHub's random_port() lets the port go at once: in a launch storm a kernel's or another
+    server's bind, or an outgoing connection, took it before the server bound it, and a learner's
+    link led into someone else's server. The spawner's port stays held until the server stops."""
+    import socket
+
+    from tornado.netutil import bind_sockets
+
+    from hubconfig.spawners import SimpleForkSpawner
+
+    spawner = SimpleForkSpawner()
+    port = spawner._port_reserve()
+    taken = []
+    try:
+        for _ in range(3000):  # anything asking the system for a free port (a kernel's five)
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            taken.append(sock)
+        assert port not in {sock.getsockname()[1] for sock in taken}
+        plain = socket.socket()
+        with pytest.raises(OSError):
+            plain.bind(("127.0.0.1", port))  # a bind that did not ask for it: refused
+        plain.close()
+        server = bind_sockets(port, "127.0.0.1")  # what the learner's server does: it binds
+        server[0].listen(8)
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        server[0].close()
+    finally:
+        for sock in taken:
+            sock.close()
+    spawner.port = port
+    spawner._port_release()
+    assert spawner.port == 0  # the next start holds a fresh one
+    free = socket.socket()
+    free.bind(("127.0.0.1", port))
+    free.close()
