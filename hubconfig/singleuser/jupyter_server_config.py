@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
 c = get_config()  # noqa: F821 - provided by Jupyter's config loader
@@ -29,6 +30,20 @@ c.ServerApp.jpserver_extensions.update(
 # need a language server to work. Loaded only where one is installed.
 if not any(importlib.util.find_spec(name) for name in ("pylsp", "jedi_language_server")):
     c.ServerApp.jpserver_extensions.update({"jupyter_lsp": False})
+
+
+def _registered(group: str, name: str) -> bool:
+    """Tell whether this project's package registers the entry point (reads its own metadata only)."""
+    try:
+        return any(ep.group == group and ep.name == name for ep in distribution("notebooks-portal").entry_points)
+    except PackageNotFoundError:
+        return False
+
+
+# Kernels keep their ports from their choice until they end (hubconfig/kernelports.py): forty
+# servers starting kernels at once gave one kernel's port to another, which then died.
+if _registered("jupyter_client.kernel_provisioners", "held-ports-provisioner"):
+    c.KernelProvisionerFactory.default_provisioner_name = "held-ports-provisioner"
 
 # --- Fast stops -------------------------------------------------------------------------------
 # The hub stops a server with SIGINT. After that the process spent ~1 CPU-second in the

@@ -29,3 +29,8 @@ def test_language_servers_are_looked_for_only_where_one_is_installed():
     extensions = config.ServerApp.jpserver_extensions.get_value({})
     installed = any(importlib.util.find_spec(name) for name in ("pylsp", "jedi_language_server"))
     assert extensions.get("jupyter_lsp", True) is installed
+
+
+def test_kernels_hold_their_ports_in_the_learners_server():
+    config = PyFileConfigLoader(CONFIG.name, path=str(CONFIG.parent)).load_config()
+    assert config.KernelProvisionerFactory.default_provisioner_name == "held-ports-provisioner"
