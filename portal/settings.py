@@ -446,7 +446,9 @@ PAGE_CACHE_MAX_PAGE_BYTES = 2 * 1024 * 1024
 # healthy, HUB_PAGE_QUEUE more wait for a slot (HUB_TIMEOUT at most), HUB_LAUNCH_QUEUE if they
 # are launches (HUB_LAUNCH_TIMEOUT at most: forty learners pressing Launch at once queue for the
 # hub rather than bounce to the waiting page): together fewer than the web server's threads
-# (portal.webserver.THREADS), so some always serve the catalog.
+# (portal.webserver.THREADS), so some always serve the catalog. A launch the hub does not answer
+# within HUB_LAUNCH_TIMEOUT (its event loop busy with a storm) gets the page that launches again,
+# keeps its lab (the start may be under way) and does not count as a failure here.
 HUB_BREAKER_FAILURES = 3
 HUB_BREAKER_COOLDOWN = 30.0
 HUB_PAGE_CONCURRENCY = 8
