@@ -17,30 +17,14 @@ given them, and a restart finds them free again. Registered as the entry point
 from __future__ import annotations
 
 import socket
+import weakref
 from typing import Any
 
 from jupyter_client.provisioning import LocalProvisioner
 
+from hubconfig.ports import close_all, ports_hold
+
 PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "hb_port", "control_port")
-
-
-def ports_hold(ip: str, count: int) -> list[socket.socket]:
-    """Return count sockets bound to distinct free ports of ip (SO_REUSEADDR, not listening).
-
-    Raises OSError when the system has no free port left (the caller's launch fails with it).
-    """
-    held: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            held.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((ip, 0))
-    except OSError:
-        for sock in held:
-            sock.close()
-        raise
-    return held
 
 
 class HeldPortsProvisioner(LocalProvisioner):
@@ -49,21 +33,26 @@ class HeldPortsProvisioner(LocalProvisioner):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._held: list[socket.socket] = []
+        # A kernel that died past its restarts, or never started, is dropped without cleanup():
+        # its sockets close when the provisioner goes, not at the next garbage collection.
+        weakref.finalize(self, close_all, self._held)
 
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
         km = self.parent
         if km is not None and km.transport == "tcp" and not self._held:
-            self._held = ports_hold(km.ip or "127.0.0.1", len(PORT_NAMES))
-            for name, sock in zip(PORT_NAMES, self._held, strict=True):
-                setattr(km, name, sock.getsockname()[1])
-            # Chosen: LocalProvisioner must not pick (and later return) ports of its own cache.
-            self.ports_cached = True
+            try:
+                self._held.extend(ports_hold(km.ip or "127.0.0.1", len(PORT_NAMES)))
+            except OSError as error:
+                self.log.warning("Kernel ports not held (%s): chosen unheld", error)
+            else:
+                for name, sock in zip(PORT_NAMES, self._held, strict=True):
+                    setattr(km, name, sock.getsockname()[1])
+                # Chosen: LocalProvisioner must not pick (and later return) ports of its cache.
+                self.ports_cached = True
         return await super().pre_launch(**kwargs)
 
     async def cleanup(self, restart: bool = False) -> None:
-        if not restart:
-            for sock in self._held:
-                sock.close()
-            self._held = []
+        if not restart and self._held:
+            close_all(self._held)
             self.ports_cached = False  # nothing to give back to LocalPortCache
         await super().cleanup(restart=restart)

@@ -32,9 +32,10 @@ import time
 from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner, SimpleLocalProcessSpawner
+from jupyterhub.utils import random_port
 from traitlets import Bool, Float, Unicode
 
-from hubconfig import contract, processes
+from hubconfig import contract, ports, processes
 
 ROOT = Path(__file__).resolve().parent.parent
 # Variables the fork server may see: nothing of the hub's configuration, no token.
@@ -166,9 +167,13 @@ class _LeftoversMixin(LocalProcessSpawner):
         bind(0) nor to an outgoing connection.
         """
         self._port_release()
-        held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        held.bind((self.ip or "", 0))
+        try:
+            held = ports.port_hold(self.ip)
+        except OSError as error:
+            # Not this system's way (SO_REUSEADDR shares a port this way on Linux only), or an
+            # address it cannot bind: JupyterHub's own choice, unheld, as before.
+            self.log.warning("Port for %s's server not held (%s): chosen unheld", self.user.name, error)
+            return random_port()
         self._port_held = held
         return held.getsockname()[1]
 
@@ -184,6 +189,12 @@ class _LeftoversMixin(LocalProcessSpawner):
         if self.port == 0:
             self.port = self._port_reserve()
         return await super().start()
+
+    def clear_state(self) -> None:
+        # JupyterHub calls this after every stop, and before a start, but calls stop() only for a
+        # server that still runs: a server that ended by itself gives its port back here.
+        super().clear_state()
+        self._port_release()
 
     async def stop(self, now: bool = False) -> None:
         pid = self.pid

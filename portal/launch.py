@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import redis
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.urls import reverse
@@ -27,9 +28,14 @@ from portal.launch_links import launch_url_build, puller_repo_url
 from portal.learner_lock import learner_lock
 from portal.models import LabSession, Launch
 from portal.my_server import server_status_forget
+from portal.redis_client import redis_client
 from portal.tasks import servers_cull_task
 
 log = logging.getLogger(__name__)
+# Seconds after a start the hub answered late during which a launch that finds no server waits
+# (the page that launches again) instead of granting a new lab: the hub may not have reached the
+# first start yet, and a new grant would end the lab that start is still bringing up.
+SLOW_START_HOLD = 30
 
 
 class NothingToLaunch(RuntimeError):
@@ -171,8 +177,11 @@ def _launch(*, user: AbstractBaseUser, name: str, workshop: Workshop, url: str) 
                 running = LabSession.objects.filter(user=user, ended_at__isnull=True).values_list("workshop", flat=True)
                 if workshop.slug not in running:
                     raise LabBusy(next(iter(running), ""))
+                _services_less_ready(user=user, workshop=workshop)
             hub.server_start(name=name)  # already running or starting: no new slot needed
         else:
+            if _slow_start_pending(name):
+                raise HubSlow("A start the hub answered late may still be under way.")
             ticket = admission.admission_request(
                 user=name, workshop=workshop.slug, occupied_read=lambda: servers_occupied(hub=hub)
             )
@@ -198,8 +207,10 @@ def _launch(*, user: AbstractBaseUser, name: str, workshop: Workshop, url: str) 
             except HubSlow:
                 # The hub may be starting the server with this grant: nothing is given back. The
                 # page launches again; that launch finds the server starting and its lab session,
-                # or no server (a fresh grant ends this one). Untried, the turn lapses
-                # (ADMISSION_TURN_TTL) and reconcile ends the session of a server that never came.
+                # or, SLOW_START_HOLD seconds on, no server (a fresh grant ends this one). Untried,
+                # the turn lapses (ADMISSION_TURN_TTL) and reconcile ends the session of a server
+                # that never came.
+                _slow_start_mark(name)
                 raise
             except BaseException:
                 _start_undo(user=user, name=name, granted=grant is not None)
@@ -212,6 +223,35 @@ def _launch(*, user: AbstractBaseUser, name: str, workshop: Workshop, url: str) 
     Launch.objects.create(user=user, workshop=workshop, folder=workshop.folder, title=workshop.title)
     server_status_forget(user=user)
     return url
+
+
+def _services_less_ready(*, user: AbstractBaseUser, workshop: Workshop) -> None:
+    """Mark the learner's lab for workshop ready if it has no services and still says starting (a
+    launch that found its server already starting, after a start the hub answered late)."""
+    session = LabSession.objects.filter(user=user, ended_at__isnull=True, workshop=workshop.slug).first()
+    if session is not None and not session.services and session.status == LabSession.Status.STARTING:
+        lab_session_status_set(session_id=session.pk, status=LabSession.Status.READY)
+
+
+def _slow_start_key(name: str) -> str:
+    return f"{settings.ADMISSION_PREFIX}slow-start:{name}"
+
+
+def _slow_start_mark(name: str) -> None:
+    """Remember for SLOW_START_HOLD seconds that name's start was answered late (Redis down: not
+    remembered; the next launch grants afresh, as before)."""
+    try:
+        redis_client().set(_slow_start_key(name), "1", ex=SLOW_START_HOLD)
+    except redis.RedisError as error:
+        log.warning("slow start of %s not remembered: %s", name, type(error).__name__)
+
+
+def _slow_start_pending(name: str) -> bool:
+    """Tell whether name's last start was answered late less than SLOW_START_HOLD seconds ago."""
+    try:
+        return bool(redis_client().exists(_slow_start_key(name)))
+    except redis.RedisError:
+        return False
 
 
 def _start_undo(*, user: AbstractBaseUser, name: str, granted: bool) -> None:

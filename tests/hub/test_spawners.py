@@ -220,7 +220,7 @@ def test_a_servers_port_is_nobody_elses_from_its_choice_until_its_stop():
         for sock in taken:
             sock.close()
     spawner.port = port
-    spawner._port_release()
+    spawner.clear_state()  # what JupyterHub calls after every stop, and after a server ended by itself
     assert spawner.port == 0  # the next start holds a fresh one
     free = socket.socket()
     free.bind(("127.0.0.1", port))

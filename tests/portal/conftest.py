@@ -52,6 +52,8 @@ class FrozenHub:
     requests: int = 0
     starts_only: bool = False  # hold only server starts (a hub whose event loop is busy spawning)
     starts: int = 0
+    remember_starts: bool = False  # list a user's server once their start was answered
+    started: set[str] = field(default_factory=set)
 
     def thaw(self) -> None:
         """Answer again (requests held so far are released too)."""
@@ -67,13 +69,20 @@ def _handler(hub_ref: list[FrozenHub]):
             hub.starts += start
             if start or not hub.starts_only:
                 hub.thawed.wait(FREEZE_LIMIT)  # frozen: hold the request (bounded)
+            if start and hub.remember_starts:  # done, whether or not the caller still waits
+                hub.started.add(self.path.split("/users/", 1)[1].split("/", 1)[0])
             if self.path.rstrip("/").endswith("/hub/api"):
                 body = b'{"version": "5.3.0"}'
             elif self.path.split("?")[0].endswith("/users"):
                 body = b'{"items": [], "_pagination": {"next": null}}'  # nobody has a server
+            elif start:
+                body = b"{}"
             else:
                 name = self.path.rsplit("/", 1)[-1]
-                body = json.dumps({"name": name, "last_activity": None, "servers": {}}).encode()
+                servers = {}
+                if name in hub.started:
+                    servers[""] = {"name": "", "ready": True, "pending": None, "started": None, "last_activity": None}
+                body = json.dumps({"name": name, "last_activity": None, "servers": servers}).encode()
             # A start is accepted as the hub does it (201); anything else answers 200.
             self.send_response(201 if start else 200)
             self.send_header("Content-Type", "application/json")

@@ -219,6 +219,15 @@ def test_a_start_the_hub_answers_late_gets_the_page_that_launches_again(settings
     assert not hub_page_breaker().is_open()
     status = learners[0].get("/me/server.json")
     assert status.status_code == 200  # the hub's pages still ask it
-    frozen_hub.thaw()
+    # The page launches again before the hub lists the server: it waits again, starting nothing
+    # new (the first start may still come), until the hub lists it.
+    waiting = learners[0].post("/workshops/intro/launch")
+    assert waiting.status_code == 503 and 'data-status="busy"' in waiting.content.decode()
+    assert frozen_hub.starts == 4
+    frozen_hub.remember_starts = True
+    frozen_hub.thaw()  # the hub gets through its work: the held starts are answered
+    deadline = time.monotonic() + 5
+    while "ada" not in frozen_hub.started and time.monotonic() < deadline:
+        time.sleep(0.02)
     again = learners[0].post("/workshops/intro/launch")  # what the page does a moment later
     assert again.status_code == 302 and "/hub/user-redirect/git-pull?" in again["Location"]

@@ -91,10 +91,18 @@ def test_a_lab_without_services_is_ready_as_granted(settings, lab_key, frozen_hu
     assert LabSession.objects.get(user__username="ada", ended_at__isnull=True).status == LabSession.Status.READY
 
 
+def _hub_lists(frozen_hub: FrozenHub, name: str) -> None:
+    deadline = time.monotonic() + 5
+    while name not in frozen_hub.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert name in frozen_hub.started
+
+
 def test_a_start_the_hub_answers_late_keeps_its_lab(settings, lab_key, lab_workshop, frozen_hub: FrozenHub):
     """The hub may be starting the server with the grant it was sent when it answers late: the
     lease stays with the learner (released, another learner could get the same account while the
-    server runs with it), and the launch the page makes again grants afresh."""
+    server runs with it); the page's next launch grants nothing new while the hub may still list
+    the server, and finds it with the same lab once it does."""
     settings.HUB_LAUNCH_TIMEOUT = 0.5
     settings.ADMISSION_PREFIX = f"test-labslow-{uuid.uuid4().hex[:8]}:"
     frozen_hub.starts_only = True
@@ -104,10 +112,34 @@ def test_a_start_the_hub_answers_late_keeps_its_lab(settings, lab_key, lab_works
     assert slow.status_code == 503 and 'data-status="busy"' in slow.content.decode()
     first = LabSession.objects.get(user__username="ada", ended_at__isnull=True)
     assert first.leases.filter(released_at__isnull=True).count() == 1
+    waiting = ada.post("/workshops/redfish/launch")  # the hub does not list the server yet
+    assert waiting.status_code == 503 and frozen_hub.starts == 1
+    assert LabSession.objects.filter(user__username="ada").count() == 1  # no second lab
+    frozen_hub.remember_starts = True
     frozen_hub.thaw()
-    again = ada.post("/workshops/redfish/launch")  # this hub reports no server: a fresh start
+    _hub_lists(frozen_hub, "ada")
+    again = ada.post("/workshops/redfish/launch")
     assert again.status_code == 302 and "git-pull" in again["Location"]
     current = LabSession.objects.get(user__username="ada", ended_at__isnull=True)
-    assert current.pk != first.pk and current.leases.filter(released_at__isnull=True).count() == 1
-    first.refresh_from_db()
-    assert first.ended_at is not None  # one lab per learner, whatever the hub did with the first
+    assert current.pk == first.pk and current.leases.filter(released_at__isnull=True).count() == 1
+
+
+def test_a_lab_without_services_started_late_is_ready_when_found(settings, lab_key, frozen_hub: FrozenHub):
+    """The launch that finds the server the late start brought up says its lab is ready (nothing
+    for the server to start), not "starting" for ever."""
+    from catalog.models import Notebook, Workshop
+
+    settings.HUB_LAUNCH_TIMEOUT = 0.5
+    settings.ADMISSION_PREFIX = f"test-labnosvcslow-{uuid.uuid4().hex[:8]}:"
+    frozen_hub.starts_only = True
+    spec = {"services": [], "credentials": {"pool": "", "env": {}}, "generate": {"STDID": "student-number"}}
+    w = Workshop.objects.create(slug="wod", folder="wod", title="WoD", published=True, lab=spec)
+    Notebook.objects.create(workshop=w, path="0-Start.ipynb", position=0, title="Start")
+    ada = _learner("ada")
+    assert ada.post("/workshops/wod/launch").status_code == 503
+    assert LabSession.objects.get(user__username="ada", ended_at__isnull=True).status == LabSession.Status.STARTING
+    frozen_hub.remember_starts = True
+    frozen_hub.thaw()
+    _hub_lists(frozen_hub, "ada")
+    assert ada.post("/workshops/wod/launch").status_code == 302
+    assert LabSession.objects.get(user__username="ada", ended_at__isnull=True).status == LabSession.Status.READY
