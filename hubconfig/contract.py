@@ -93,7 +93,7 @@ class HubSettings:
     capacity_configured: int | None
     server_memory_mb: int  # the budget per server (MiB): SERVER_MEMORY_MB, else the spawner's default
     server_memory_set: bool  # True when the operator set SERVER_MEMORY_MB, False for the measured default
-    concurrent_spawn_limit: int
+    concurrent_spawn_limit_set: int | None  # HUB_CONCURRENT_SPAWN_LIMIT, if the operator set it
     activity_interval: int
     data_dir: Path
     spawner: str
@@ -124,6 +124,14 @@ class HubSettings:
         return capacity_resolve(
             configured=self.capacity_configured, total_mb=host_memory_mb(), server_mb=self.server_memory_mb
         )
+
+    @property
+    def concurrent_spawn_limit(self) -> int:
+        """Return how many servers may be starting at once: HUB_CONCURRENT_SPAWN_LIMIT, else the
+        capacity. The portal's admission already keeps starts within capacity, and a lower hub
+        limit sent learners past it to the waiting list in a launch storm ("click Launch now",
+        forty at once: the 11th to the 40th waited under the old default of 10)."""
+        return self.concurrent_spawn_limit_set or self.capacity
 
     @property
     def servers_api_url(self) -> str:
@@ -242,7 +250,7 @@ def hub_settings_from_env(env: Mapping[str, str] | None = None) -> HubSettings:
         capacity_configured=_int(env, "CAPACITY_MAX_SERVERS", None),
         server_memory_mb=server_memory_set or server_memory_default(spawner),
         server_memory_set=server_memory_set is not None,
-        concurrent_spawn_limit=_int(env, "HUB_CONCURRENT_SPAWN_LIMIT", 10) or 10,
+        concurrent_spawn_limit_set=_int(env, "HUB_CONCURRENT_SPAWN_LIMIT", None) or None,
         activity_interval=_int(env, "HUB_ACTIVITY_INTERVAL", 60) or 60,
         data_dir=data_dir,
         spawner="local" if spawner == "simple" else spawner,

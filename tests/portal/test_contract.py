@@ -175,3 +175,14 @@ def test_static_files_do_not_move_with_the_state_folder(tmp_path):
     """The image's collectstatic (before the /data volume) and the server read the same folder."""
     code = "import portal.settings as s; print(s.STATIC_ROOT)"
     assert _run(code, {"PORTAL_VAR_DIR": str(tmp_path / "a")}) == _run(code, {"PORTAL_VAR_DIR": "/data"})
+
+
+def test_every_admitted_learner_may_be_starting_at_once_unless_the_operator_says(tmp_path):
+    """Forty learners pressing Launch at once: the hub's spawn limit defaulted to 10, and the 11th
+    to the 40th were sent to the waiting list although the host had room for all of them."""
+    hs = hub_settings_from_env({"PORTAL_VAR_DIR": str(tmp_path), "CAPACITY_MAX_SERVERS": "45"})
+    assert hs.concurrent_spawn_limit == hs.capacity == 45
+    hs = hub_settings_from_env(
+        {"PORTAL_VAR_DIR": str(tmp_path), "CAPACITY_MAX_SERVERS": "45", "HUB_CONCURRENT_SPAWN_LIMIT": "12"}
+    )
+    assert hs.concurrent_spawn_limit == 12
